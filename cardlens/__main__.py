@@ -1,0 +1,5 @@
+import sys
+
+from cardlens.cli import main
+
+sys.exit(main())

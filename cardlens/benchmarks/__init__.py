@@ -1,0 +1,1 @@
+"""Benchmark harness and device-class budgets (lands with #7)."""

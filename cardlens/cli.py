@@ -1,0 +1,95 @@
+"""``cardlens`` command line: a thin layer over the library.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and
+sets ``func(args) -> int``. Modules are imported to build the parser, so they keep heavy imports
+(torch, ultralytics, tensorflow) inside their ``run`` functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cardlens._version import __version__
+from cardlens.cardrules import redact_text
+from cardlens.errors import CardlensError, NotAvailableError
+
+# name → (module with register(), or None while its issue is open), help, the issue that fills it in
+SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
+    "scan": ("cardlens.commands.scan", "read number, expiry and name from card images", ""),
+    "synth": ("cardlens.synth.cli", "render synthetic cards, scenes and datasets", "#3"),
+    "train": (None, "train the detector, field locator or recognizer", "#4 / #5"),
+    "eval": (None, "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
+    "export": (None, "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
+    "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
+    "demo": (None, "live webcam / video demo for QA", "#8"),
+}
+
+
+def _register_pending(subparsers, name: str, help_text: str, issue: str) -> None:
+    p = subparsers.add_parser(name, help=f"{help_text} (not available yet)", description=help_text)
+    def run(args: argparse.Namespace) -> int:
+        raise NotAvailableError(f"'cardlens {name}' is not available yet: it lands with issue {issue}")
+
+    p.set_defaults(func=run, accepts_extra=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardlens",
+        description="On-device payment-card scanning: detect, read, export, benchmark. Runs offline.",
+    )
+    parser.add_argument("--version", action="version", version=f"cardlens {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text, issue) in SUBCOMMANDS.items():
+        if module is None:
+            _register_pending(sub, name, help_text, issue)
+            continue
+        try:
+            importlib.import_module(module).register(sub)
+        except ImportError:  # the subcommand's package is not in this checkout
+            _register_pending(sub, name, help_text, issue)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    from cardlens.logs import configure_logging
+
+    configure_logging(logging.WARNING - 10 * min(verbosity, 2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status (0 ok, 1 error, 2 usage or unavailable)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "accepts_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except CardlensError as exc:
+        print(f"cardlens: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cardlens: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"cardlens: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+              "(re-run with --debug for the traceback and please report it)", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

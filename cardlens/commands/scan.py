@@ -1,0 +1,81 @@
+"""``cardlens scan IMAGE...``: read card images and print masked results (or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cardlens.imageio import IMAGE_SUFFIXES
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("scan", help="read number, expiry and name from card images",
+                              description="Scan card images. Card numbers are masked unless --reveal.")
+    p.add_argument("images", nargs="+", help="image files or folders of images")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
+    p.add_argument("--reveal", action="store_true", help="show full card numbers (never logged)")
+    p.add_argument("--no-ocr", action="store_true", help="locate the card only")
+    p.set_defaults(func=run)
+
+
+def _expand(paths: list[str]) -> list[str]:
+    from pathlib import Path
+
+    out = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out += sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def format_result(path: str, result, reveal: bool = False) -> str:
+    if not result.card_found:
+        return f"{path}: no card found"
+    lines = [f"{path}: card found (confidence {result.card_confidence:.2f}, engine {result.engine})"]
+    n = result.number
+    if n:
+        status = "valid" if n.valid else ("fails Luhn" if not n.luhn_valid else "length not issued by brand")
+        lines.append(f"  number : {n.formatted(reveal)}  ({n.brand}, {len(n)} digits, {status}, "
+                     f"confidence {n.confidence:.2f})")
+    else:
+        lines.append("  number : not read")
+    e = result.expiry
+    lines.append(f"  expiry : {e}{' (' + e.label + ')' if e and e.label else ''}{' EXPIRED' if e and e.expired else ''}"
+                 if e else "  expiry : not read")
+    lines.append(f"  name   : {result.name.value}" if result.name else "  name   : not read")
+    lines.append("  timings: " + " · ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items()))
+    lines += [f"  note   : {note}" for note in result.notes if not note.startswith("card located")]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cardlens.errors import CardlensError
+    from cardlens.scanner import CardScanner
+
+    paths = _expand(args.images)
+    if not paths:
+        raise CardlensError("no images to scan (folders given contain no .jpg/.png/... files)")
+    from cardlens.imageio import load_image
+
+    scanner = None  # built after the first image loads: a bad path fails before models load
+    failures = 0
+    for path in paths:
+        try:
+            image = load_image(path)
+            scanner = scanner or (CardScanner(reader=None) if args.no_ocr else CardScanner())
+            result = scanner.scan(image)
+        except CardlensError as exc:
+            if len(paths) == 1:
+                raise
+            failures += 1
+            print(f"cardlens: error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": path, **result.to_dict(reveal=args.reveal)}))
+        else:
+            print(format_result(path, result, reveal=args.reveal))
+    return 1 if failures else 0

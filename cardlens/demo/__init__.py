@@ -1,0 +1,1 @@
+"""Desktop webcam demo for QA (lands with #8)."""

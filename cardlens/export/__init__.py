@@ -1,0 +1,1 @@
+"""Export to ONNX, TFLite and CoreML bundles (lands with #6)."""

@@ -1,0 +1,84 @@
+"""``CardScanner``: image → located card → rectified card → text → number, expiry, name.
+
+Until the learned detector (#4) and card OCR (#5) ship, the scanner runs with what exists: the
+classical contour localizer and, when the ``ocr-baselines`` extra is installed, EasyOCR's genuine
+English models. Each stage is swappable through the constructor.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from cardlens.detector.contour import CardDetection, locate_card
+from cardlens.errors import DependencyError
+from cardlens.geometry import rectify
+from cardlens.imageio import load_image
+from cardlens.logs import get_logger
+from cardlens.ocr.fields import TextBox, assemble_fields
+from cardlens.results import ScanResult
+from cardlens.timing import StageTimer
+
+log = get_logger(__name__)
+
+
+class Locator(Protocol):
+    def __call__(self, image: np.ndarray) -> CardDetection | None: ...
+
+
+class TextReader(Protocol):
+    name: str
+
+    def read(self, image_bgr: np.ndarray) -> list[TextBox]: ...
+
+
+def default_reader() -> TextReader | None:
+    from cardlens.ocr.easyocr_engine import EasyOCRReader, easyocr_available
+
+    return EasyOCRReader() if easyocr_available() else None
+
+
+class CardScanner:
+    """Scans one image at a time. Stateless between calls; safe to share across threads."""
+
+    def __init__(self, locator: Locator = locate_card, reader: TextReader | None | str = "auto"):
+        self.locator = locator
+        self.reader = default_reader() if reader == "auto" else reader
+
+    @property
+    def engine(self) -> str:
+        locator = getattr(self.locator, "__name__", type(self.locator).__name__)
+        return f"{locator}+{self.reader.name if self.reader else 'no-ocr'}"
+
+    def scan(self, image: object, color: str = "bgr") -> ScanResult:
+        """Scan a path, encoded bytes, PIL image or array. Bad input raises :class:`ImageError`."""
+        timer = StageTimer()
+        with timer.stage("load"):
+            img = load_image(image, color=color)
+        h, w = img.shape[:2]
+        with timer.stage("locate"):
+            det = self.locator(img)
+        if det is None:
+            return ScanResult(False, image_size=(w, h), engine=self.engine, timings=timer.result(),
+                              notes=("no card found",))
+        with timer.stage("rectify"):
+            card = rectify(img, det.corners)
+        corners = tuple((float(x), float(y)) for x, y in det.corners)
+        notes = [f"card located by {det.method}"]
+        if self.reader is None:
+            notes.append("no OCR engine installed: pip install 'cardlens[ocr-baselines]' to read the card")
+            return ScanResult(True, corners=corners, card_confidence=det.confidence, image_size=(w, h),
+                              engine=self.engine, timings=timer.result(), notes=tuple(notes))
+        with timer.stage("ocr"):
+            boxes = self.reader.read(card)
+        with timer.stage("decode"):
+            fields = assemble_fields(boxes, (card.shape[1], card.shape[0]))
+        log.debug("read %d text boxes", len(boxes))
+        return ScanResult(True, fields.number, fields.expiry, fields.name, corners, det.confidence, (w, h),
+                          self.engine, timer.result(), tuple(notes))
+
+
+def require_reader(scanner: CardScanner) -> None:
+    if scanner.reader is None:
+        raise DependencyError("no OCR engine available; install with: pip install 'cardlens[ocr-baselines]'")

@@ -1,0 +1,59 @@
+import json
+
+import numpy as np
+import pytest
+
+from cardlens import __version__
+from cardlens.cli import SUBCOMMANDS, main
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("scan", "synth", "train", "eval", "export", "bench", "demo"):
+        assert name in out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", [n for n, (module, _, _) in SUBCOMMANDS.items() if module is None])
+def test_pending_subcommands_say_so_and_exit_2(name, capsys):
+    assert main([name, "--anything"]) == 2
+    err = capsys.readouterr().err
+    assert "not available yet" in err and "issue #" in err and "Traceback" not in err
+
+
+def test_missing_file_is_one_clear_line(tmp_path, capsys):
+    assert main(["scan", str(tmp_path / "nope.jpg")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cardlens: error: image not found:") and "\n" not in err
+
+
+def test_unreadable_image_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    assert main(["scan", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "not a readable image" in err and "Traceback" not in err
+
+
+def test_unknown_option_is_usage_error(capsys):
+    assert main(["scan", "--no-such-flag", "x.jpg"]) == 2
+
+
+def test_scan_without_card_reports_no_card(tmp_path, capsys):
+    import cv2
+
+    path = tmp_path / "plain.png"
+    cv2.imwrite(str(path), np.full((300, 500, 3), 127, np.uint8))
+    assert main(["scan", "--no-ocr", "--json", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["card_found"] is False and out["number"] is None and "no card found" in out["notes"]
