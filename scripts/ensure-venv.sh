@@ -13,10 +13,20 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 CONSTRAINTS=requirements/constraints.txt
 EXTRAS=${CARDLENS_EXTRAS:-all}
-hash=$(cat pyproject.toml "$CONSTRAINTS" | sha256sum | cut -c1-16)
+# Key: the dependency tables of pyproject.toml + the constraints file (not tool settings).
+hash=$( { "$PYTHON" -c 'import json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print(json.dumps([p.get("requires-python"), p["dependencies"], p.get("optional-dependencies")], sort_keys=True))'
+          cat "$CONSTRAINTS"; } | sha256sum | cut -c1-16)
 cache=${CARDLENS_VENV_CACHE:-$HOME/.cache/cardlens/venvs}
 
 log() { printf '[venv] %s\n' "$*" >&2; }
+# This machine's pip config lists local file indexes that lack most projects; pip warns once per
+# project. Everything else pip prints goes through.
+pip_in() {
+  local py=$1; shift
+  "$py" -m pip "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory"
+  return "${PIPESTATUS[0]}"
+}
 
 if [ "$cache" = "none" ]; then
   target=.venv
@@ -38,16 +48,21 @@ if [ ! -f "$stamp" ]; then
     "$PYTHON" -m venv "$target"
   fi
   log "installing cardlens[$EXTRAS] with pins from $CONSTRAINTS (first time for this pin set: a few minutes)"
-  "$target/bin/python" -m pip install --quiet --upgrade "pip>=24" "setuptools>=77" wheel
-  "$target/bin/python" -m pip install --quiet -c "$CONSTRAINTS" -e ".[$EXTRAS]"
+  pip_in "$target/bin/python" install --quiet "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
+  pip_in "$target/bin/python" install --quiet -c "$CONSTRAINTS" -e ".[$EXTRAS]"
   # easyocr and albumentations pull opencv-python-headless, which overwrites the GUI cv2 that the
   # demo needs: put the GUI build's files back.
   if "$target/bin/python" -m pip show --quiet opencv-python-headless 2>/dev/null; then
     cv_version=$(grep -E '^opencv-python==' "$CONSTRAINTS" | cut -d= -f3)
-    "$target/bin/python" -m pip install --quiet --force-reinstall --no-deps "opencv-python==$cv_version"
+    pip_in "$target/bin/python" install --quiet --force-reinstall --no-deps "opencv-python==$cv_version"
   fi
-  "$target/bin/python" -m pip check >&2 || log "pip check reported conflicts (see above)"
+  pip_in "$target/bin/python" check >&2 || log "pip check reported conflicts (see above)"
   touch "$stamp"
+  if [ "$target" != ".venv" ]; then  # keep the cache to the two newest pin sets (each ~9.5 GB)
+    ls -1dt "$cache"/py311-* 2>/dev/null | tail -n +3 | while read -r old; do
+      [ "$old" != "$target" ] && { log "removing old cached venv $old"; rm -rf "$old"; }
+    done
+  fi
 else
   log "reusing $target (pins unchanged)"
 fi
@@ -62,5 +77,5 @@ sys.exit(0 if pathlib.Path(cardlens.__file__).resolve().parent == (pathlib.Path.
 PY
 then
   log "pointing the editable install at $(pwd)"
-  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  pip_in .venv/bin/python install --quiet --no-deps --no-build-isolation -e .
 fi
