@@ -2,7 +2,7 @@
 # Create or reuse the project venv at .venv and install cardlens with all extras, pinned.
 #
 # The heavy environment (~9.5 GB: torch, tensorflow, ultralytics, coremltools…) is built once per
-# pin set in a cache outside the clone, keyed by a hash of pyproject.toml + the constraints file:
+# pin set in a cache outside the clone, keyed by a hash of the dependency pins:
 #   ${CARDLENS_VENV_CACHE:-~/.cache/cardlens/venvs}/py311-<hash>
 # and .venv is a symlink to it. A fresh clone with the same pins reuses it (only the editable
 # install of this checkout is redone, a few seconds); new pins build a new one. pip's own download
