@@ -24,8 +24,9 @@ log() { printf '[venv] %s\n' "$*" >&2; }
 # project. Everything else pip prints goes through.
 pip_in() {
   local py=$1; shift
-  "$py" -m pip "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory"
-  return "${PIPESTATUS[0]}"
+  local status=0
+  "$py" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; } || status=$?
+  return "$status"
 }
 
 if [ "$cache" = "none" ]; then
