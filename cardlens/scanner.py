@@ -11,7 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from cardlens.detector.contour import CardDetection, locate_card
+from cardlens.detector.contour import locate_card
+from cardlens.detector.types import CardDetection
 from cardlens.errors import DependencyError
 from cardlens.geometry import rectify
 from cardlens.imageio import load_image

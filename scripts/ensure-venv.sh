@@ -72,11 +72,10 @@ if [ "$target" != ".venv" ]; then
   ln -sfn "$target" .venv
 fi
 # Point the (possibly shared) venv's editable install at this checkout; cheap and idempotent.
-if ! .venv/bin/python - <<'PY' 2>/dev/null
-import pathlib, sys, cardlens
-sys.exit(0 if pathlib.Path(cardlens.__file__).resolve().parent == (pathlib.Path.cwd() / "cardlens").resolve() else 1)
-PY
+# (-I: the check must not see ./cardlens through the current directory.)
+if ! .venv/bin/python -I -c 'import pathlib, sys, cardlens
+sys.exit(pathlib.Path(cardlens.__file__).resolve().parent != pathlib.Path(sys.argv[1]).resolve())' "$PWD/cardlens" 2>/dev/null
 then
-  log "pointing the editable install at $(pwd)"
+  log "pointing the editable install at $PWD"
   pip_in .venv/bin/python install --quiet --no-deps --no-build-isolation -e .
 fi

@@ -1,5 +1,6 @@
 """Card localizer. Today: the classical contour baseline; the YOLO-pose detector lands with #4."""
 
-from cardlens.detector.contour import CardDetection, locate_card
+from cardlens.detector.contour import locate_card
+from cardlens.detector.types import CORNER_ORDER, CardDetection
 
-__all__ = ["CardDetection", "locate_card"]
+__all__ = ["CORNER_ORDER", "CardDetection", "locate_card"]

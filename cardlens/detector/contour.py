@@ -4,21 +4,13 @@ corners in image order (top-left first, clockwise)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from cardlens.detector.types import CardDetection
 from cardlens.geometry import ID1_ASPECT, order_corners_clockwise
 
 WORK_SIDE = 640
 MIN_AREA_FRACTION = 0.08
-
-
-@dataclass(frozen=True)
-class CardDetection:
-    corners: np.ndarray  # (4, 2) float32, image pixels, TL TR BR BL
-    confidence: float
-    method: str
 
 
 def _aspect(quad: np.ndarray) -> float:
