@@ -1,0 +1,84 @@
+"""``CardDetector``: letterbox → network (ONNX Runtime or torch) → decode + NMS → corners in design order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cardlens.detector.postprocess import decode_pose
+from cardlens.detector.preprocess import letterbox, to_input_tensor
+from cardlens.detector.runtime import RawRunner, onnx_runner, torch_runner
+from cardlens.detector.types import CardDetection
+from cardlens.errors import ModelError
+from cardlens.geometry import rectify
+from cardlens.imageio import load_image
+from cardlens.modelspec import ModelSpec, verify_file
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_DETECTOR = MODELS_DIR / "card-detector"
+
+
+def _contract(spec: ModelSpec) -> tuple:
+    return (spec.task, tuple(spec.input_size), spec.layout, spec.color, spec.keypoints, spec.output_format)
+
+
+class CardDetector:
+    """Finds cards and their four corners. Per-call thresholds never change the detector's defaults."""
+
+    def __init__(self, spec: ModelSpec, run: RawRunner, runtime: str):
+        if spec.task != "card-pose":
+            raise ModelError(f"{spec.name} is a {spec.task!r} model, not a card detector")
+        self.spec = spec
+        self._run = run
+        self.runtime = runtime
+        self.__name__ = f"{spec.name}[{runtime}]"  # shown as the scanner's engine
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, runtime: str = "onnx", threads: int | None = None,
+             verify: bool = True) -> CardDetector:
+        """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256."""
+        folder = Path(model_dir) if model_dir else DEFAULT_DETECTOR
+        spec = ModelSpec.load(folder / "spec.json")
+        if runtime == "onnx":
+            path = folder / spec.weights
+            if verify:
+                verify_file(path, spec.sha256)
+            run, embedded = onnx_runner(path, threads)
+            if embedded is not None and _contract(embedded) != _contract(spec):
+                raise ModelError(f"{path}: the spec inside the model does not match {folder / 'spec.json'} "
+                                 "(input size, keypoints or output format differ); re-export the model")
+            return cls(spec, run, "onnx")
+        if runtime == "torch":
+            pt = spec.extra.get("torch_weights")
+            if not pt:
+                raise ModelError(f"{folder} ships no torch weights")
+            path = folder / pt
+            if verify:
+                verify_file(path, spec.extra.get("torch_sha256", ""))
+            return cls(spec, torch_runner(path, threads), "torch")
+        raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
+
+    def detect(self, image: object, conf: float | None = None, iou: float | None = None,
+               max_det: int | None = None) -> list[CardDetection]:
+        """All cards in ``image`` (path, bytes, PIL or BGR array), best first."""
+        img = load_image(image)
+        s = self.spec
+        padded, lb = letterbox(img, tuple(s.input_size), s.pad_value)
+        x = to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
+        raw = self._run(x)
+        t = s.thresholds
+        return decode_pose(raw, lb, len(s.keypoints), t.get("conf", 0.25) if conf is None else conf,
+                           t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
+
+    def __call__(self, image: np.ndarray) -> CardDetection | None:
+        """The most confident card, or None (the scanner's locator interface)."""
+        found = self.detect(image)
+        return found[0] if found else None
+
+    @staticmethod
+    def rectify(image: np.ndarray, detection: CardDetection, landscape_width: int = 856) -> np.ndarray:
+        """Upright card image: landscape 1.586:1 or portrait, as the design's first edge says."""
+        from cardlens.geometry import rectified_size
+
+        return rectify(image, detection.corners, rectified_size(detection.corners, landscape_width))

@@ -1,0 +1,74 @@
+"""Runtimes that turn a network input tensor into the raw output tensor. No pre/post-processing here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from cardlens.errors import ModelError, require
+from cardlens.modelspec import METADATA_KEY, ModelSpec
+
+RawRunner = Callable[[np.ndarray], np.ndarray]
+
+
+def onnx_runner(path: Path, threads: int | None = None) -> tuple[RawRunner, ModelSpec | None]:
+    """An onnxruntime CPU session; returns the runner and the spec embedded in the file (if any)."""
+    import os
+
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    ort = require("onnxruntime", "core")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+        raise ModelError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0][:300]}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    spec = ModelSpec.from_json(meta[METADATA_KEY], source=f"{path} metadata") if METADATA_KEY in meta else None
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return session.run([output_name], {input_name: x})[0]
+
+    return run, spec
+
+
+def torch_runner(path: Path, threads: int | None = None) -> RawRunner:
+    """The ultralytics checkpoint as a plain torch module in eval mode (raw tensor out)."""
+    from cardlens.offline import import_ultralytics
+
+    import_ultralytics()
+    torch = require("torch", "train")
+    if threads:
+        torch.set_num_threads(int(threads))
+    from ultralytics.nn.tasks import load_checkpoint
+
+    try:
+        model, _ = load_checkpoint(str(path), device="cpu", fuse=True)
+    except Exception as exc:
+        raise ModelError(f"cannot load torch checkpoint {path}: {exc}") from None
+    model = model.float().eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(torch.from_numpy(x))
+        out = out[0] if isinstance(out, list | tuple) else out
+        return out.numpy()
+
+    return run
+
+
+def read_onnx_spec(path: Path) -> ModelSpec:
+    onnx = require("onnx", "export")
+    model = onnx.load(str(path), load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if METADATA_KEY not in meta:
+        raise ModelError(f"{path} carries no cardlens spec in its metadata_props")
+    return ModelSpec.from_dict(json.loads(meta[METADATA_KEY]))

@@ -1,0 +1,182 @@
+"""``cardlens train detector``: ultralytics YOLO-pose training with cardlens' defaults.
+
+Offline and silent (see :mod:`cardlens.offline`), seeded, from scratch (no pretrained weights exist
+here), resumable (``resume=True`` continues ``<out>/run/weights/last.pt``), and finished by packaging:
+``model.pt`` + ``model.onnx`` + ``spec.json`` + ``MODEL_CARD.md`` in ``<out>``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cardlens.detector.types import CORNER_ORDER
+from cardlens.errors import CardlensError
+from cardlens.logs import get_logger
+from cardlens.modelspec import METADATA_KEY, ModelSpec, sha256_of
+
+log = get_logger(__name__)
+ARCH = Path(__file__).resolve().parent / "arch" / "card-pose.yaml"
+
+# Deliberate departures from ultralytics' defaults, and why:
+TRAIN_DEFAULTS = dict(
+    fliplr=0.0,        # a mirrored card never reaches a camera, and it would swap the ordered corners
+    flipud=0.0,
+    degrees=0.0,       # rotation, perspective and scale come from the generator with exact corners
+    mosaic=0.5,        # some 4-up tiles teach small cards; not every batch
+    close_mosaic=3,
+    pretrained=False,  # from scratch: no pretrained weights can be loaded here
+    amp=False,         # CPU
+    plots=False,       # also avoids font lookups
+    val=True,
+    cache=False,
+    deterministic=True,
+    verbose=False,
+    optimizer="AdamW",
+    lr0=0.002,
+    cos_lr=True,
+    patience=0,
+)
+
+
+@dataclass(frozen=True)
+class DetectorTrainConfig:
+    data: str                      # dataset YAML (cardlens synth detector)
+    out: str                       # output folder for the packaged model
+    scale: str = "t"               # arch scale in card-pose.yaml
+    imgsz: int = 320
+    epochs: int = 30
+    batch: int = 32
+    seed: int = 0
+    workers: int = 2
+    threads: int | None = None
+    resume: bool = False
+    device: str = "cpu"
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DetectorTrainResult:
+    out: str
+    weights: str
+    onnx: str
+    spec: str
+    epochs: int
+    seconds: float
+    metrics: dict
+
+
+def _ultralytics_model(scale: str, workdir: Path):
+    from cardlens.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    # ultralytics picks the scale from the file name suffix (card-pose-t.yaml → scale 't').
+    cfg = workdir / f"card-pose-{scale}.yaml"
+    shutil.copyfile(ARCH, cfg)
+    return YOLO(str(cfg), task="pose")
+
+
+def detector_spec(imgsz: int, scale: str, conf: float = 0.25, iou: float = 0.5) -> ModelSpec:
+    return ModelSpec(
+        name=f"card-detector-{scale}",
+        task="card-pose",
+        input_size=(imgsz, imgsz),
+        input_name="images",
+        labels=("card",),
+        keypoints=CORNER_ORDER,
+        output_names=("output0",),
+        output_format="yolo-pose-raw: (1, 5+3K, N) = cx, cy, w, h, score (sigmoid), K x (x, y, vis) in input px",
+        thresholds={"conf": conf, "iou": iou, "max_det": 10},
+    )
+
+
+def export_onnx(pt_path: Path, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
+    """Raw one-to-many output (1, 5+3K, N), no embedded NMS/top-k: our numpy post-processing is the
+    contract for every runtime. (``nms=False`` would select the end-to-end head instead.)"""
+    from cardlens.errors import require
+    from cardlens.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    onnx = require("onnx", "export")
+    exported = YOLO(str(pt_path)).export(format="onnx", imgsz=list(spec.input_size), opset=opset, simplify=True,
+                                         dynamic=False, nms=None, half=False, device="cpu", verbose=False)
+    model = onnx.load(str(exported))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, spec.to_json()
+    if Path(exported).resolve() != Path(out_path).resolve():
+        Path(exported).unlink(missing_ok=True)
+    onnx.save(model, str(out_path))
+    return out_path
+
+
+def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
+    out = Path(cfg.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = Path(cfg.data).resolve()
+    if not data.is_file():
+        raise CardlensError(f"dataset YAML not found: {data} (make one with: cardlens synth detector --out DIR)")
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    t0 = time.time()
+    run_dir = out / "run"
+    last = run_dir / "weights" / "last.pt"
+    if cfg.resume and last.is_file():
+        from ultralytics import YOLO
+
+        _ultralytics_model(cfg.scale, out)  # sets up the offline environment
+        model = YOLO(str(last))
+        model.train(resume=True)
+    else:
+        if cfg.resume:
+            log.warning("nothing to resume at %s; starting a new run", last)
+        model = _ultralytics_model(cfg.scale, out)
+        params = {**TRAIN_DEFAULTS, **cfg.overrides}
+        model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, seed=cfg.seed,
+                    workers=cfg.workers, device=cfg.device, project=str(out), name="run", exist_ok=True, **params)
+    seconds = time.time() - t0
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        best = last
+    pt = out / "model.pt"
+    _strip_checkpoint(best, pt)
+    spec = detector_spec(cfg.imgsz, cfg.scale)
+    onnx_path = export_onnx(pt, spec.with_weights(pt), out / "model.onnx")
+    spec = spec.with_weights(onnx_path)
+    spec = ModelSpec.from_dict({**spec.to_dict(), "extra": {"torch_weights": pt.name, "torch_sha256": sha256_of(pt),
+                                                           "train": asdict(cfg)}})
+    spec.save(out / "spec.json")
+    metrics = _final_metrics(run_dir)
+    (out / "train_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "metrics": metrics,
+                                                        "config": asdict(cfg)}, indent=2))
+    return DetectorTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
+                               round(seconds, 1), metrics)
+
+
+def _strip_checkpoint(src: Path, dst: Path) -> None:
+    """A small, inference-only copy of the checkpoint (no optimizer state), like ultralytics' strip."""
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    shutil.copyfile(src, dst)
+    strip_optimizer(str(dst))
+
+
+def _final_metrics(run_dir: Path) -> dict:
+    results = run_dir / "results.csv"
+    if not results.is_file():
+        return {}
+    import csv
+
+    rows = list(csv.DictReader(results.open()))
+    if not rows:
+        return {}
+    return {k.strip(): float(v) for k, v in rows[-1].items() if k.strip().startswith("metrics/")}

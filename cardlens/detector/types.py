@@ -1,0 +1,31 @@
+"""What a card localizer returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CORNER_ORDER = ("top_left", "top_right", "bottom_right", "bottom_left")  # of the card design, clockwise
+
+
+@dataclass(frozen=True, eq=False)
+class CardDetection:
+    """One card: box (x1, y1, x2, y2) and four corners (design order) in image pixels."""
+
+    corners: np.ndarray                   # (4, 2) float32
+    confidence: float
+    method: str
+    box: tuple[float, float, float, float] | None = None
+    corner_confidences: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if self.box is None:
+            c = np.asarray(self.corners, dtype=np.float32).reshape(4, 2)
+            object.__setattr__(self, "box", (float(c[:, 0].min()), float(c[:, 1].min()),
+                                             float(c[:, 0].max()), float(c[:, 1].max())))
+
+    def to_dict(self) -> dict:
+        return {"box": [round(v, 2) for v in self.box], "confidence": round(self.confidence, 4),
+                "corners": np.round(np.asarray(self.corners, dtype=float), 2).tolist(),
+                "corner_confidences": [round(c, 4) for c in self.corner_confidences], "method": self.method}
