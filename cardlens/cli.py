@@ -20,8 +20,8 @@ from cardlens.errors import CardlensError, NotAvailableError
 SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "scan": ("cardlens.commands.scan", "read number, expiry and name from card images", ""),
     "synth": ("cardlens.synth.cli", "render synthetic cards, scenes and datasets", "#3"),
-    "train": (None, "train the detector, field locator or recognizer", "#4 / #5"),
-    "eval": (None, "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
+    "train": ("cardlens.commands.train", "train the detector, field locator or recognizer", "#4 / #5"),
+    "eval": ("cardlens.commands.evaluate", "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
     "export": (None, "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
     "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
     "demo": (None, "live webcam / video demo for QA", "#8"),

@@ -21,6 +21,12 @@ class DependencyError(CardlensError, ImportError):
     """An optional dependency group (train, export, ocr-baselines…) is not installed."""
 
 
+class UsageError(CardlensError, ValueError):
+    """Arguments that cannot work together or are out of range."""
+
+    exit_code = 2
+
+
 class NotAvailableError(CardlensError):
     """A feature whose implementation has not landed yet."""
 

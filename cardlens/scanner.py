@@ -1,8 +1,8 @@
 """``CardScanner``: image → located card → rectified card → text → number, expiry, name.
 
-Until the learned detector (#4) and card OCR (#5) ship, the scanner runs with what exists: the
-classical contour localizer and, when the ``ocr-baselines`` extra is installed, EasyOCR's genuine
-English models. Each stage is swappable through the constructor.
+By default it runs the shipped learned card detector (ONNX Runtime; the classical contour localizer
+if no detector is shipped) and, until our card OCR (#5) lands, EasyOCR's genuine English models when
+the ``ocr-baselines`` extra is installed. Each stage is swappable through the constructor.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ class TextReader(Protocol):
     def read(self, image_bgr: np.ndarray) -> list[TextBox]: ...
 
 
+def default_locator() -> Locator:
+    """The shipped learned detector (ONNX Runtime) when its files are present, else the contour baseline."""
+    from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
+
+    if (DEFAULT_DETECTOR / "spec.json").is_file():
+        return CardDetector.load(DEFAULT_DETECTOR, runtime="onnx")
+    return locate_card
+
+
 def default_reader() -> TextReader | None:
     from cardlens.ocr.easyocr_engine import EasyOCRReader, easyocr_available
 
@@ -43,8 +52,8 @@ def default_reader() -> TextReader | None:
 class CardScanner:
     """Scans one image at a time. Stateless between calls; safe to share across threads."""
 
-    def __init__(self, locator: Locator = locate_card, reader: TextReader | None | str = "auto"):
-        self.locator = locator
+    def __init__(self, locator: Locator | str = "auto", reader: TextReader | None | str = "auto"):
+        self.locator = default_locator() if locator == "auto" else locator
         self.reader = default_reader() if reader == "auto" else reader
 
     @property

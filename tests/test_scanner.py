@@ -54,7 +54,7 @@ class FakeReader:
 def test_scanner_pipeline_with_injected_reader():
     img, _ = scene_with_card(5)
     reader = FakeReader()
-    result = CardScanner(reader=reader).scan(img)
+    result = CardScanner(locator=locate_card, reader=reader).scan(img)
     assert isinstance(result, ScanResult) and result.card_found and reader.calls == 1
     assert result.number.masked == "555555******4444" and result.number.brand == "mastercard"
     assert str(result.expiry) == "08/30"
@@ -63,7 +63,7 @@ def test_scanner_pipeline_with_injected_reader():
 
 
 def test_scanner_no_card_and_bad_input():
-    scanner = CardScanner(reader=None)
+    scanner = CardScanner(locator=locate_card, reader=None)
     result = scanner.scan(np.full((480, 640, 3), 90, np.uint8))
     assert not result.card_found and result.number is None
     with pytest.raises(ImageError):
@@ -72,5 +72,5 @@ def test_scanner_no_card_and_bad_input():
 
 def test_scanner_without_ocr_still_locates():
     img, _ = scene_with_card(0)
-    result = CardScanner(reader=None).scan(img)
+    result = CardScanner(locator=locate_card, reader=None).scan(img)
     assert result.card_found and result.number is None and any("ocr-baselines" in n for n in result.notes)

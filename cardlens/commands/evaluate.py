@@ -1,0 +1,78 @@
+"""``cardlens eval detector|scan``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cardlens.errors import NotAvailableError
+
+DEFAULT_REALCARDS = "../shared/realcards-dev"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate models on synthetic val and realcards-dev",
+                              description="Evaluate cardlens models; prints a table or JSON.")
+    sub = p.add_subparsers(dest="target", metavar="TARGET", required=True)
+    d = sub.add_parser("detector", help="card detector: mAP, corner error, recall, negatives")
+    d.add_argument("--model", default=None, help="detector folder (default: the shipped model)")
+    d.add_argument("--runtime", default="onnx", choices=["onnx", "torch"])
+    d.add_argument("--data", default=None, help="synthetic detector set YAML (val split is used)")
+    d.add_argument("--limit", type=int, default=None, help="at most this many synthetic val images")
+    d.add_argument("--no-map", action="store_true", help="skip ultralytics' mAP computation")
+    d.add_argument("--realcards", default=DEFAULT_REALCARDS, help="realcards-dev folder ('' to skip)")
+    d.add_argument("--json", action="store_true")
+    d.add_argument("--out", default=None, help="also write the JSON report here")
+    d.set_defaults(func=run_detector)
+    q = sub.add_parser("scan", help="(not available yet: #5)")
+    q.set_defaults(func=_pending, accepts_extra=True)
+
+
+def _pending(args):
+    raise NotAvailableError("'cardlens eval scan' is not available yet: it lands with issue #5")
+
+
+def run_detector(args: argparse.Namespace) -> int:
+    from cardlens.detector.evaluate import evaluate_realcards, evaluate_synthetic, metrics_to_dict
+    from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
+
+    folder = Path(args.model) if args.model else DEFAULT_DETECTOR
+    det = CardDetector.load(folder, runtime=args.runtime)
+    report: dict = {"model": det.spec.name, "runtime": args.runtime, "input_size": list(det.spec.input_size)}
+    if args.data:
+        pt = folder / det.spec.extra.get("torch_weights", "model.pt")
+        m = evaluate_synthetic(det, args.data, limit=args.limit, with_map=not args.no_map, pt_path=pt)
+        report["synthetic_val"] = metrics_to_dict(m)
+    if args.realcards:
+        if Path(args.realcards, "labels.jsonl").is_file():
+            report["realcards"] = metrics_to_dict(evaluate_realcards(det, args.realcards))
+        else:
+            report["realcards"] = f"skipped: {args.realcards}/labels.jsonl not found"
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        _print_table(report)
+    return 0
+
+
+def _print_table(report: dict) -> None:
+    print(f"{report['model']} ({report['runtime']}, input {report['input_size']})")
+    syn = report.get("synthetic_val")
+    if syn:
+        print(f"  synthetic val: {syn['cards']} cards, {syn['negatives']} no-card scenes")
+        for key in ("box_map50_95", "box_map50", "pose_map50_95", "recall_iou50", "corner_error_median",
+                    "corner_error_p90", "negatives_clean"):
+            if syn.get(key) is not None:
+                print(f"    {key:22s} {syn[key]:.4f}")
+    rc = report.get("realcards")
+    if isinstance(rc, dict):
+        print(f"  realcards-dev: found {rc['found_iou50']:.1%} of {rc['images_with_card']} cards, "
+              f"negatives clean {rc['negatives_clean']:.1%} of {rc['negatives']}")
+        for k, v in rc["by_group"].items():
+            print(f"    {k:24s} {v['found']}/{v['total']}")
+    elif rc:
+        print(f"  realcards-dev: {rc}")

@@ -1,0 +1,144 @@
+"""``cardlens eval detector``: the figures the detector is judged by.
+
+- synthetic val (a ``cardlens synth detector`` set): box mAP50 / mAP50-95 and pose mAP (ultralytics'
+  validator on the torch weights), and with the shipped runtime through our own pre/post-processing:
+  recall at IoU ≥ 0.5, median and p90 corner error as a fraction of the card diagonal (corners compared
+  in design order, so a card detected upside-down counts as wrong), false detections on no-card scenes;
+- realcards-dev: card found (IoU ≥ 0.5 with the labelled enclosing box) on images with a card, and no
+  detection on the negatives, broken down by image type and orientation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cardlens.detector.postprocess import box_iou
+from cardlens.imageio import read_image
+
+
+@dataclass(frozen=True)
+class SyntheticDetectorMetrics:
+    images: int
+    cards: int
+    negatives: int
+    recall_iou50: float
+    corner_error_median: float      # fraction of the card diagonal
+    corner_error_p90: float
+    negatives_clean: float          # share of no-card scenes with no detection
+    box_map50: float | None = None
+    box_map50_95: float | None = None
+    pose_map50_95: float | None = None
+
+
+@dataclass(frozen=True)
+class RealcardsDetectorMetrics:
+    images_with_card: int
+    found_iou50: float
+    negatives: int
+    negatives_clean: float
+    by_group: dict
+    misses: tuple[str, ...]
+
+
+def _read_label(path: Path, w: int, h: int):
+    text = path.read_text().split() if path.is_file() else []
+    if not text:
+        return None
+    v = np.array(text[1:], dtype=np.float64)
+    cx, cy, bw, bh = v[:4]
+    box = np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
+    kp = v[4:].reshape(4, 3)
+    corners = np.stack([kp[:, 0] * w, kp[:, 1] * h], axis=1)
+    return box, corners, kp[:, 2]
+
+
+def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limit: int | None = None,
+                       with_map: bool = True, pt_path: str | Path | None = None) -> SyntheticDetectorMetrics:
+    root = Path(data_yaml).parent
+    images = sorted((root / "images" / split).glob("*.jpg"))[:limit]
+    errors, found, cards, neg, neg_clean = [], 0, 0, 0, 0
+    for img_path in images:
+        img = read_image(img_path)
+        h, w = img.shape[:2]
+        label = _read_label(root / "labels" / split / (img_path.stem + ".txt"), w, h)
+        dets = detector.detect(img)
+        if label is None:
+            neg += 1
+            neg_clean += not dets
+            continue
+        cards += 1
+        box, corners, vis = label
+        if not dets:
+            continue
+        boxes = np.array([d.box for d in dets])
+        ious = box_iou(box, boxes)
+        best = int(np.argmax(ious))
+        if ious[best] < 0.5:
+            continue
+        found += 1
+        diag = float(np.hypot(*(corners[2] - corners[0])) + np.hypot(*(corners[3] - corners[1]))) / 2
+        seen = vis > 0
+        if seen.any() and diag > 0:
+            err = np.linalg.norm(dets[best].corners[seen] - corners[seen], axis=1).mean() / diag
+            errors.append(float(err))
+    errs = np.array(errors) if errors else np.array([np.nan])
+    maps = {}
+    if with_map and pt_path:
+        maps = ultralytics_map(pt_path, data_yaml, detector.spec.input_size[0], split)
+    return SyntheticDetectorMetrics(len(images), cards, neg, found / max(cards, 1), float(np.median(errs)),
+                                    float(np.percentile(errs, 90)), neg_clean / max(neg, 1), **maps)
+
+
+def ultralytics_map(pt_path, data_yaml, imgsz: int, split: str = "val") -> dict:
+    from cardlens.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics import YOLO
+
+    m = YOLO(str(pt_path)).val(data=str(data_yaml), imgsz=imgsz, split=split, batch=16, plots=False,
+                                device="cpu", workers=0, verbose=False)
+    return {"box_map50": float(m.box.map50), "box_map50_95": float(m.box.map),
+            "pose_map50_95": float(m.pose.map)}
+
+
+def evaluate_realcards(detector, root: str | Path) -> RealcardsDetectorMetrics:
+    root = Path(root)
+    labels_path = root / "labels.jsonl"
+    if not labels_path.is_file():
+        from cardlens.errors import CardlensError
+
+        raise CardlensError(f"realcards labels not found: {labels_path}")
+    rows = [json.loads(line) for line in labels_path.read_text().splitlines() if line.strip()]
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with_card = found = neg = neg_clean = 0
+    misses = []
+    for row in rows:
+        img = read_image(root / row["file"])
+        dets = detector.detect(img)
+        if row["image_type"] == "negative" or row.get("card_box") is None:
+            neg += 1
+            neg_clean += not dets
+            if dets:
+                misses.append(f"{row['file']}: detection on a negative")
+            continue
+        with_card += 1
+        ok = bool(dets) and float(box_iou(np.array(row["card_box"], float), np.array([d.box for d in dets])).max()) >= 0.5
+        found += ok
+        if not ok:
+            misses.append(f"{row['file']}: card not found")
+        for key in (f"type={row['image_type']}", f"orientation={row['orientation']}", f"side={row['side']}",
+                    f"difficulty={row['difficulty']}"):
+            groups[key][0] += ok
+            groups[key][1] += 1
+    by_group = {k: {"found": v[0], "total": v[1], "rate": round(v[0] / v[1], 4)} for k, v in sorted(groups.items())}
+    return RealcardsDetectorMetrics(with_card, found / max(with_card, 1), neg, neg_clean / max(neg, 1), by_group,
+                                    tuple(misses))
+
+
+def metrics_to_dict(m) -> dict:
+    return asdict(m)
