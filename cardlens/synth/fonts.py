@@ -1,0 +1,48 @@
+"""Registry of the freely licensed fonts bundled in ``cardlens/data/fonts`` (see FONTS.md there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+FONT_DIR = Path(__file__).resolve().parent.parent / "data" / "fonts"
+
+
+@dataclass(frozen=True)
+class FontFace:
+    key: str
+    file: str
+    family: str
+    mono: bool
+    roles: tuple[str, ...]  # "emboss", "flat", "label", "brand", "print"
+
+    @property
+    def path(self) -> Path:
+        return FONT_DIR / self.file
+
+
+FACES: tuple[FontFace, ...] = (
+    FontFace("ocra", "OCRA.ttf", "OCR-A", True, ("emboss", "flat")),
+    FontFace("ocrb", "OCRB.otf", "OCR-B", True, ("emboss", "flat")),
+    FontFace("liberation_mono_bold", "LiberationMono-Bold.ttf", "Liberation Mono", True, ("emboss", "flat")),
+    FontFace("b612_mono_bold", "B612Mono-Bold.otf", "B612 Mono", True, ("flat",)),
+    FontFace("jetbrains_mono_bold", "JetBrainsMono-Bold.ttf", "JetBrains Mono", True, ("flat",)),
+    FontFace("inconsolata", "Inconsolata.otf", "Inconsolata", True, ("flat", "print")),
+    FontFace("liberation_sans_bold", "LiberationSans-Bold.ttf", "Liberation Sans", False, ("flat", "label", "brand")),
+    FontFace("liberation_sans", "LiberationSans-Regular.ttf", "Liberation Sans", False, ("flat", "label", "print")),
+    FontFace("b612_bold", "B612-Bold.otf", "B612", False, ("flat", "label", "brand")),
+)
+FACES_BY_KEY = {f.key: f for f in FACES}
+
+
+def faces_for(role: str) -> tuple[FontFace, ...]:
+    return tuple(f for f in FACES if role in f.roles)
+
+
+@lru_cache(maxsize=512)
+def load_font(key: str, size_px: int) -> ImageFont.FreeTypeFont:
+    """A PIL font at ``size_px`` (cached per process; fonts load from the package, never the network)."""
+    return ImageFont.truetype(str(FACES_BY_KEY[key].path), max(4, int(size_px)))

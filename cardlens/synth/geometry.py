@@ -1,0 +1,123 @@
+"""ISO/IEC 7810 ID-1 card geometry, rounded-rectangle masks, corner order and homographies.
+
+Coordinates are *continuous* pixel coordinates throughout the synth package: pixel ``(i, j)`` covers
+``[i, i+1) x [j, j+1)``, so a card image ``w`` pixels wide spans ``0..w`` and its corners are
+``(0, 0), (w, 0), (w, h), (0, h)``. This is the convention YOLO labels use (``x / image_width``).
+OpenCV samples at pixel centres; :func:`cv2_matrix` converts a continuous homography for
+``cv2.warpPerspective``.
+
+Corner order: corner 0 is the top-left of the card *design* (for a portrait design, the top-left of
+the portrait layout), then clockwise: top-right, bottom-right, bottom-left.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+ID1_WIDTH_MM = 85.60
+ID1_HEIGHT_MM = 53.98
+ID1_CORNER_RADIUS_MM = 3.18
+ID1_ASPECT = ID1_WIDTH_MM / ID1_HEIGHT_MM  # long side / short side, about 1.586
+
+CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
+
+
+def card_size_px(long_side_px: int, portrait: bool = False) -> tuple[int, int]:
+    """``(width, height)`` in pixels of an ID-1 card whose long side is ``long_side_px``."""
+    long_side = int(round(long_side_px))
+    short_side = int(round(long_side / ID1_ASPECT))
+    return (short_side, long_side) if portrait else (long_side, short_side)
+
+
+def corner_radius_px(width: int, height: int) -> float:
+    return ID1_CORNER_RADIUS_MM * max(width, height) / ID1_WIDTH_MM
+
+
+def design_corners(width: float, height: float) -> np.ndarray:
+    """The four corners of a ``width x height`` design, in corner order, float64 ``(4, 2)``."""
+    return np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]], dtype=np.float64)
+
+
+def rounded_rect_mask(width: int, height: int, radius: float | None = None, supersample: int = 4) -> np.ndarray:
+    """Anti-aliased alpha (float32 0..1) of the rounded ID-1 outline filling ``width x height``."""
+    r = corner_radius_px(width, height) if radius is None else radius
+    s = supersample
+    big = np.zeros((height * s, width * s), np.uint8)
+    rs = int(round(r * s))
+    w, h = width * s, height * s
+    cv2.rectangle(big, (rs, 0), (w - 1 - rs, h - 1), 255, -1)
+    cv2.rectangle(big, (0, rs), (w - 1, h - 1 - rs), 255, -1)
+    for cx, cy in ((rs, rs), (w - 1 - rs, rs), (w - 1 - rs, h - 1 - rs), (rs, h - 1 - rs)):
+        cv2.circle(big, (cx, cy), rs, 255, -1, lineType=cv2.LINE_8)
+    small = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) / 255.0
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Continuous-coordinate homography mapping 4 ``src`` points onto 4 ``dst`` points."""
+    return cv2.getPerspectiveTransform(np.asarray(src, np.float32), np.asarray(dst, np.float32)).astype(np.float64)
+
+
+_SHIFT_IN = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], np.float64)
+_SHIFT_OUT = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], np.float64)
+
+
+def cv2_matrix(h_continuous: np.ndarray) -> np.ndarray:
+    """The matrix to hand ``cv2.warpPerspective`` for a continuous-coordinate homography."""
+    return _SHIFT_OUT @ h_continuous @ _SHIFT_IN
+
+
+def apply_homography(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    pts = np.asarray(pts, np.float64).reshape(-1, 2)
+    ones = np.ones((len(pts), 1))
+    out = np.hstack([pts, ones]) @ h.T
+    return out[:, :2] / out[:, 2:3]
+
+
+def box_corners(box: tuple[float, float, float, float]) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
+
+
+def warp_box(h: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """Axis-aligned box enclosing ``box`` mapped through ``h``."""
+    p = apply_homography(h, box_corners(box))
+    return (float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
+
+
+def clip_box(box, width: float, height: float) -> tuple[float, float, float, float] | None:
+    """``box`` clipped to the image; ``None`` when nothing of it is left inside."""
+    x1, y1, x2, y2 = box
+    x1, x2 = max(0.0, min(width, x1)), max(0.0, min(width, x2))
+    y1, y2 = max(0.0, min(height, y1)), max(0.0, min(height, y2))
+    if x2 - x1 < 1e-6 or y2 - y1 < 1e-6:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def polygon_clip_box(poly: np.ndarray, width: float, height: float) -> tuple[float, float, float, float] | None:
+    """Bounding box of the part of convex polygon ``poly`` inside the image (Sutherland-Hodgman)."""
+    pts = [tuple(p) for p in np.asarray(poly, np.float64)]
+    for axis, limit, keep_less in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
+        out = []
+        n = len(pts)
+        for i in range(n):
+            a, b = pts[i], pts[(i + 1) % n]
+            ina = a[axis] <= limit if keep_less else a[axis] >= limit
+            inb = b[axis] <= limit if keep_less else b[axis] >= limit
+            if ina:
+                out.append(a)
+            if ina != inb:
+                t = (limit - a[axis]) / (b[axis] - a[axis])
+                out.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
+        pts = out
+        if not pts:
+            return None
+    arr = np.array(pts)
+    return clip_box((arr[:, 0].min(), arr[:, 1].min(), arr[:, 0].max(), arr[:, 1].max()), width, height)
+
+
+def rotate_corner_order(corners: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """Corners re-listed starting from a different one (what a 90-degree re-labelling does)."""
+    return np.roll(np.asarray(corners), -quarter_turns, axis=0)

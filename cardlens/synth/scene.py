@@ -1,0 +1,393 @@
+"""Photo-like scenes: a card composited onto a background with perspective, occluders, distractors,
+shadows, glare, and an albumentations photometric pipeline (blur, noise, low light, colour casts, JPEG).
+
+Keypoint visibility (YOLO-pose): 2 = corner inside the frame and not covered; 1 = inside the frame but
+covered by a finger/occluder; corners outside the frame are written as ``0 0 0`` (not labelled) because
+ultralytics rejects label coordinates outside the image. :class:`SceneSample` keeps their exact position.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from cardlens.synth import design as D
+from cardlens.synth.geometry import cv2_matrix, design_corners, homography, polygon_clip_box
+from cardlens.synth.render import CardSpec, RenderedCard, make_card_spec, render_card
+from cardlens.synth.seeding import sample_rngs, sample_seed
+from cardlens.synth.text import phone_number, random_digits, small_print
+
+BACKGROUND_KINDS = ("wood", "fabric", "paper", "table", "marble", "clutter")
+BG_POOL = 10
+BG_SIZE = 768
+
+
+@dataclass(frozen=True, eq=False)
+class SceneSample:
+    image: np.ndarray  # HxWx3 uint8 RGB
+    card: RenderedCard | None  # None for a negative scene (no card)
+    corners: np.ndarray | None  # (4, 2) float64, image continuous coords, design order, may lie outside
+    visibility: tuple[int, ...] | None  # per corner: 2 visible, 1 covered, 0 outside the frame
+    box: tuple[float, float, float, float] | None  # card box clipped to the image
+    homography: np.ndarray | None  # card pixels -> image pixels (continuous coordinates)
+    background: str
+    occluded: bool
+    distractors: tuple[str, ...]
+    card_alpha: np.ndarray | None = field(default=None, repr=False)  # card coverage in the image (pre-occlusion)
+
+
+# ------------------------------------------------------------------ backgrounds (pooled per process)
+@lru_cache(maxsize=BG_POOL * len(BACKGROUND_KINDS))
+def _background(kind: str, index: int) -> np.ndarray:
+    rng = np.random.default_rng([0xB6, D.hash_kind(kind), index])
+    n = BG_SIZE
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    if kind == "wood":
+        warp = D.noise_texture("fractal", index % D.TEXTURE_POOL)
+        warp = cv2.resize(warp, (n, n))
+        rings = np.sin((yy + 40 * warp) * rng.uniform(0.05, 0.15) + 6 * warp)
+        t = 0.5 + 0.5 * rings
+        a, b = D.hsv(rng.uniform(0.05, 0.1), rng.uniform(0.4, 0.8), rng.uniform(0.25, 0.6)), D.hsv(rng.uniform(0.05, 0.1), rng.uniform(0.5, 0.9), rng.uniform(0.15, 0.4))
+        img = D._lerp(t, a, b)
+    elif kind == "fabric":
+        p = rng.uniform(3, 7)
+        weave = 0.5 + 0.25 * np.sin(xx * 2 * np.pi / p) * np.sign(np.sin(yy * np.pi / p)) + 0.25 * np.sin(yy * 2 * np.pi / p)
+        c = D.hsv(rng.random(), rng.uniform(0.1, 0.7), rng.uniform(0.2, 0.8))
+        img = c[None, None] * (0.75 + 0.35 * weave[..., None])
+    elif kind == "paper":
+        g = cv2.resize(D.noise_texture("grain", index % D.TEXTURE_POOL), (n, n))
+        c = D.hsv(rng.uniform(0.08, 0.15), rng.uniform(0, 0.15), rng.uniform(0.8, 0.97))
+        img = c[None, None] * (0.92 + 0.1 * g[..., None])
+    elif kind == "marble":
+        m = cv2.resize(D.noise_texture("marble", index % D.TEXTURE_POOL), (n, n))
+        a, b = D.hsv(rng.random(), rng.uniform(0, 0.2), rng.uniform(0.5, 0.9)), D.hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.15, 0.5))
+        img = D._lerp(m, a, b)
+    elif kind == "clutter":
+        img = np.broadcast_to(D.hsv(rng.random(), rng.uniform(0, 0.5), rng.uniform(0.2, 0.8)), (n, n, 3)).copy()
+        for _ in range(int(rng.integers(8, 20))):
+            c = D.hsv(rng.random(), rng.uniform(0, 1), rng.uniform(0.1, 1))
+            x, y = int(rng.integers(-50, n)), int(rng.integers(-50, n))
+            if rng.random() < 0.5:
+                cv2.rectangle(img, (x, y), (x + int(rng.integers(20, 300)), y + int(rng.integers(20, 300))), c.tolist(), -1)
+            else:
+                cv2.ellipse(img, (x, y), (int(rng.integers(10, 150)), int(rng.integers(10, 150))), float(rng.uniform(0, 180)), 0, 360, c.tolist(), -1)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 3))
+    else:  # "table": smooth surface with a soft gradient
+        c = D.hsv(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.3, 0.95))
+        t = (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / n
+        img = c[None, None] * (0.8 + 0.25 * t[..., None])
+    vign = 1 - 0.35 * (((xx / n - 0.5) ** 2 + (yy / n - 0.5) ** 2) * rng.uniform(0, 2))
+    img = np.clip(img * vign[..., None], 0, 1)
+    out = (img * 255).astype(np.uint8)
+    out.setflags(write=False)
+    return out
+
+
+def background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, str]:
+    kind = str(rng.choice(BACKGROUND_KINDS))
+    src = _background(kind, int(rng.integers(BG_POOL)))
+    n = src.shape[0]
+    c = int(rng.integers(n // 2, n + 1))
+    x0, y0 = int(rng.integers(0, n - c + 1)), int(rng.integers(0, n - c + 1))
+    img = cv2.resize(src[y0:y0 + c, x0:x0 + c], (imgsz, imgsz), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    gain = rng.uniform(0.8, 1.2, size=3)
+    img = cv2.transform(np.ascontiguousarray(img), np.diag(gain).astype(np.float32))
+    return img, kind
+
+
+# ------------------------------------------------------------------ distractors and occluders
+def _paste_quad(dst: np.ndarray, src: np.ndarray, quad: np.ndarray) -> None:
+    """Warp ``src`` onto ``quad`` of ``dst`` (in place), working only inside the quad's bounding box."""
+    h, w = src.shape[:2]
+    box = polygon_clip_box(quad, dst.shape[1], dst.shape[0])
+    if box is None:
+        return
+    x0, y0 = int(box[0]), int(box[1])
+    x1, y1 = min(dst.shape[1], int(np.ceil(box[2])) + 1), min(dst.shape[0], int(np.ceil(box[3])) + 1)
+    H = homography(design_corners(w, h), quad - [x0, y0])
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpPerspective(src, cv2_matrix(H), size, flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), cv2_matrix(H), size, flags=cv2.INTER_LINEAR)
+    roi = dst[y0:y1, x0:x1]
+    m3 = cv2.merge([mask, mask, mask])
+    roi[:] = cv2.add(cv2.multiply(roi, 255 - m3, scale=1 / 255), cv2.multiply(warped, m3, scale=1 / 255))
+
+
+def _random_quad(rng: np.random.Generator, imgsz: int, w: int, h: int, scale: float) -> np.ndarray:
+    ang = rng.uniform(0, 2 * np.pi)
+    c, s = np.cos(ang), np.sin(ang)
+    pts = design_corners(w, h) - [w / 2, h / 2]
+    pts = pts * scale @ np.array([[c, s], [-s, c]])
+    pts += rng.normal(0, 0.04 * scale * max(w, h), pts.shape)
+    return pts + rng.uniform(0, imgsz, 2)
+
+
+def _paper_item(rng: np.random.Generator, kind: str) -> np.ndarray:
+    return _paper_item_pooled(kind, int(rng.integers(PAPER_POOL)))
+
+
+PAPER_POOL = 16
+
+
+@lru_cache(maxsize=PAPER_POOL * 3)
+def _paper_item_pooled(kind: str, index: int) -> np.ndarray:
+    """A business card, receipt or sticky note with text (no payment-card features); pooled per process."""
+    import random as _random
+
+    rng = np.random.default_rng([0x9A, D.hash_kind(kind), index])
+    rnd = _random.Random(index * 7919 + D.hash_kind(kind))
+    if kind == "receipt":
+        w, h = 220, 420
+        col = D.hsv(0.1, 0.05, rng.uniform(0.85, 0.98))
+    elif kind == "note":
+        w, h = 240, 240
+        col = D.hsv(rng.choice([0.15, 0.3, 0.9, 0.55]), 0.45, 0.95)
+    else:  # business card (ID-1-like size: the hardest negative)
+        w, h = 340, 200
+        col = D.hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.7, 1.0))
+    img = np.broadcast_to(col, (h, w, 3)).copy()
+    ink = D.hsv(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.05, 0.4))
+    y = 28
+    fk = "liberation_sans" if rnd.random() < 0.6 else "inconsolata"
+    while y < h - 10:
+        r = rnd.random()
+        if r < 0.35:
+            t = " ".join(random_digits(rnd, 4) for _ in range(rnd.randint(2, 4)))
+        elif r < 0.55:
+            t = phone_number(rnd)
+        else:
+            t = small_print(rnd, rnd.randint(2, 5))
+        sz = rnd.randint(12, 26)
+        D.draw_text(img, t[:40], fk, sz, 12, y, ink)
+        y += int(sz * 1.5)
+    return (img * 255).astype(np.uint8)
+
+
+def add_distractors(rng: np.random.Generator, img: np.ndarray, imgsz: int, n: int) -> list[str]:
+    kinds = []
+    for _ in range(n):
+        kind = str(rng.choice(["business_card", "receipt", "note", "text"]))
+        if kind == "text":
+            import random as _random
+
+            rnd = _random.Random(int(rng.integers(1 << 31)))
+            t = " ".join(random_digits(rnd, 4) for _ in range(rnd.randint(2, 4))) if rnd.random() < 0.5 else small_print(rnd, 4)
+            f = img.astype(np.float32) / 255
+            D.draw_text(f, t, "liberation_sans_bold", int(imgsz * rng.uniform(0.03, 0.07)),
+                        int(rng.integers(0, imgsz // 2)), int(rng.integers(20, imgsz)), D.hsv(rng.random(), 0.5, rng.uniform(0, 1)))
+            img[:] = (f * 255).astype(np.uint8)
+        else:
+            item = _paper_item(rng, "business" if kind == "business_card" else kind)
+            scale = imgsz * rng.uniform(0.25, 0.7) / max(item.shape[:2])
+            _paste_quad(img, item, _random_quad(rng, imgsz, item.shape[1], item.shape[0], scale))
+        kinds.append(kind)
+    return kinds
+
+
+def draw_fingers(rng: np.random.Generator, img: np.ndarray, corners: np.ndarray, card_long: float) -> np.ndarray:
+    """Fingers (shaded capsules) reaching over one card edge; returns their coverage mask (float32)."""
+    h, w = img.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    shade = np.zeros((h, w), np.float32)
+    e = int(rng.integers(4))
+    a, b = corners[e], corners[(e + 1) % 4]
+    centre = corners.mean(0)
+    n = int(rng.integers(1, 4))
+    width = card_long * rng.uniform(0.08, 0.13)
+    t0 = rng.uniform(0.0, 1.0 - 0.15 * n)
+    for i in range(n):
+        p = a + (b - a) * (t0 + i * 0.16)
+        inward = centre - p
+        inward /= np.linalg.norm(inward) + 1e-9
+        outward = -inward
+        tip = p + inward * card_long * rng.uniform(0.05, 0.22)
+        base = p + outward * card_long * 0.6
+        cv2.line(mask, tuple(np.round(base).astype(int)), tuple(np.round(tip).astype(int)), 1.0, int(width), cv2.LINE_AA)
+        cv2.line(shade, tuple(np.round(base).astype(int)), tuple(np.round(tip).astype(int)), 1.0, max(1, int(width * 0.4)), cv2.LINE_AA)
+    if not mask.any():
+        return mask
+    skin = D.hsv(rng.uniform(0.02, 0.09), rng.uniform(0.25, 0.6), rng.uniform(0.35, 0.95)) * 255
+    shade = cv2.GaussianBlur(shade, (0, 0), max(1.0, width * 0.3))
+    col = skin[None, None] * (0.75 + 0.35 * shade[..., None])
+    m = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
+    img[:] = np.clip(img * (1 - m) + col * m, 0, 255).astype(np.uint8)
+    return m[..., 0]
+
+
+# ------------------------------------------------------------------ photometric pipeline
+@lru_cache(maxsize=1)
+def photometric_pipeline():
+    """The albumentations pipeline (built once per process; seeded per sample)."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # never reach the network
+    blocked = "torch" not in sys.modules and "albumentations" not in sys.modules
+    if blocked:  # skip albumentations' optional torch import (seconds per worker); we never need it
+        sys.modules["albumentations.pytorch"] = None  # type: ignore[assignment]
+    try:
+        import albumentations as A
+    finally:
+        if blocked:
+            sys.modules.pop("albumentations.pytorch", None)
+    return A.Compose([
+        A.OneOf([
+            A.MotionBlur(blur_limit=(3, 9), p=1.0),
+            A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3), p=1.0),
+            A.GaussianBlur(blur_limit=(3, 5), p=1.0),
+        ], p=0.35),
+        A.RandomBrightnessContrast(brightness_limit=(-0.35, 0.2), contrast_limit=(-0.3, 0.2), p=0.6),
+        A.RandomGamma(gamma_limit=(70, 160), p=0.3),  # includes low light
+        A.OneOf([
+            A.RGBShift(r_shift_limit=25, g_shift_limit=20, b_shift_limit=25, p=1.0),
+            A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=20, val_shift_limit=15, p=1.0),
+        ], p=0.4),  # colour casts
+        A.OneOf([
+            A.GaussNoise(std_range=(0.01, 0.06), p=1.0),
+            A.ISONoise(color_shift=(0.01, 0.04), intensity=(0.1, 0.4), p=1.0),
+        ], p=0.45),
+        A.ImageCompression(quality_range=(35, 95), p=0.5),
+    ])
+
+
+def photometric(img: np.ndarray, seed: int) -> np.ndarray:
+    pipe = photometric_pipeline()
+    pipe.set_random_seed(seed)
+    return pipe(image=img)["image"]
+
+
+def add_glare(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray) -> None:
+    """A specular streak or hot spot on the card surface (inside the card outline only)."""
+    ys, xs = np.nonzero(alpha > 0.5)
+    if not len(xs):
+        return
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    full, img, alpha = img, img[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
+    xs, ys = xs - x0, ys - y0
+    h, w = full.shape[:2]
+    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]].astype(np.float32)
+    i = int(rng.integers(len(xs)))
+    cx, cy = xs[i], ys[i]
+    ang = rng.uniform(0, np.pi)
+    d = (xx - cx) * np.cos(ang) + (yy - cy) * np.sin(ang)
+    if rng.random() < 0.6:
+        width = rng.uniform(0.01, 0.06) * w
+        g = np.exp(-(d ** 2) / (2 * width ** 2))
+    else:
+        r = rng.uniform(0.03, 0.15) * w
+        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r ** 2))
+    g = g * alpha * rng.uniform(0.4, 0.95)
+    img[:] = np.clip(img + (255 - img.astype(np.float32)) * g[..., None], 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ card placement
+def place_card(rng: np.random.Generator, imgsz: int, card_w: int, card_h: int, scale_range: tuple[float, float],
+               tilt_deg: float, inside: bool, rotation_deg: tuple[float, float] = (0.0, 360.0)) -> np.ndarray:
+    """Destination corners (design order) of a card under 3-D tilt, any in-plane rotation and scale."""
+    long_px = imgsz * float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
+    rx, ry = np.radians(rng.uniform(-tilt_deg, tilt_deg, 2))
+    rz = np.radians(rng.uniform(*rotation_deg))
+    pts = design_corners(card_w, card_h) - [card_w / 2, card_h / 2]
+    pts3 = np.hstack([pts / max(card_w, card_h), np.zeros((4, 1))])
+    Rx = np.array([[1, 0, 0], [0, np.cos(rx), -np.sin(rx)], [0, np.sin(rx), np.cos(rx)]])
+    Ry = np.array([[np.cos(ry), 0, np.sin(ry)], [0, 1, 0], [-np.sin(ry), 0, np.cos(ry)]])
+    Rz = np.array([[np.cos(rz), -np.sin(rz), 0], [np.sin(rz), np.cos(rz), 0], [0, 0, 1]])
+    p = pts3 @ (Rz @ Ry @ Rx).T
+    f = rng.uniform(1.2, 3.0)  # focal length in card lengths: smaller = stronger perspective
+    proj = p[:, :2] * f / (f + p[:, 2:3])
+    proj *= long_px
+    lo, hi = proj.min(0), proj.max(0)
+    span = hi - lo
+    if inside and (span <= imgsz * 0.98).all():
+        cx = rng.uniform(-lo[0] + 1, imgsz - hi[0] - 1)
+        cy = rng.uniform(-lo[1] + 1, imgsz - hi[1] - 1)
+    else:
+        cx, cy = rng.uniform(imgsz * 0.2, imgsz * 0.8, 2)
+    return proj + [cx, cy]
+
+
+def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | None = None,
+                  spec: CardSpec | None = None, scale_range: tuple[float, float] = (0.18, 1.3),
+                  tilt_deg: float = 38.0, occluders: bool = True, inside_share: float = 0.8,
+                  distractor_rate: float = 0.8, effects: bool = True, keep_masks: bool = False,
+                  rotation_deg: tuple[float, float] = (0.0, 360.0)) -> SceneSample:
+    """One scene from ``(seed, index)``; every choice comes from per-sample generators."""
+    rng, rnd = sample_rngs(seed, index, "scene")
+    if negative is None:
+        negative = False
+    img, bg_kind = background(rng, imgsz)
+    n_distr = int(rng.integers(1, 4)) if rng.random() < distractor_rate or negative else 0
+    distractors = tuple(add_distractors(rng, img, imgsz, n_distr))
+    if negative:
+        if effects:
+            img = photometric(img, sample_seed(seed, index, "photometric"))
+        return SceneSample(img, None, None, None, None, None, bg_kind, False, distractors)
+    if spec is None:
+        spec = make_card_spec(seed, index)
+    from cardlens.synth.geometry import card_size_px
+
+    base_w, base_h = card_size_px(1000, spec.portrait)
+    dst = place_card(rng, imgsz, base_w, base_h, scale_range, tilt_deg, rng.random() < inside_share, rotation_deg)
+    edge = max(np.linalg.norm(dst[1] - dst[0]), np.linalg.norm(dst[2] - dst[3]),
+               np.linalg.norm(dst[3] - dst[0]), np.linalg.norm(dst[2] - dst[1]))
+    long_side = int(np.clip(np.ceil(edge * 1.15 / 32) * 32, 128, 1280))
+    card = render_card(spec, long_side)
+    cw, ch = card.size
+    H = homography(design_corners(cw, ch), dst)
+    box = polygon_clip_box(dst, imgsz, imgsz)
+    if box is not None:
+        x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
+        x1, y1 = min(imgsz, int(np.ceil(box[2])) + 1), min(imgsz, int(np.ceil(box[3])) + 1)
+        T = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+        M = cv2_matrix(T @ H)
+        roi = (x1 - x0, y1 - y0)
+        warped = cv2.warpPerspective(card.image, M, roi, flags=cv2.INTER_LINEAR)
+        a = cv2.warpPerspective(card.alpha, M, roi, flags=cv2.INTER_LINEAR)
+        region = img[y0:y1, x0:x1].astype(np.float32)
+        # soft shadow under the card
+        if effects and rng.random() < 0.7:
+            k = max(3, int(edge * rng.uniform(0.01, 0.04)))
+            off = np.int32(rng.integers(-k, k + 1, 2))
+            sh = cv2.GaussianBlur(np.roll(a, tuple(off), (1, 0)), (0, 0), k)
+            region *= 1 - rng.uniform(0.3, 0.6) * sh[..., None]
+        if effects and rng.random() < 0.25:  # uneven light across the card (a shadow edge)
+            yy, xx = np.mgrid[0:roi[1], 0:roi[0]].astype(np.float32)
+            t = np.clip((xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / max(roi) + rng.uniform(-0.3, 0.3), 0, 1)
+            lit = 1 - rng.uniform(0.2, 0.5) * t
+            wf = warped.astype(np.float32) * lit[..., None]
+        else:
+            wf = warped.astype(np.float32)
+        region = region * (1 - a[..., None]) + wf * a[..., None]
+        img[y0:y1, x0:x1] = np.clip(region, 0, 255).astype(np.uint8)
+        full_alpha = np.zeros((imgsz, imgsz), np.float32)
+        full_alpha[y0:y1, x0:x1] = a
+        if effects and rng.random() < 0.35:
+            add_glare(rng, img, full_alpha)
+    else:
+        full_alpha = np.zeros((imgsz, imgsz), np.float32)
+    occ = np.zeros((imgsz, imgsz), np.float32)
+    occluded = False
+    if occluders and rng.random() < 0.25:
+        occ = draw_fingers(rng, img, dst, edge)
+        occluded = bool(occ.any())
+    vis = []
+    for x, y in dst:
+        if not (0 <= x <= imgsz and 0 <= y <= imgsz):
+            vis.append(0)
+            continue
+        xi, yi = min(imgsz - 1, int(x)), min(imgsz - 1, int(y))
+        ya, yb, xa, xb = max(0, yi - 2), yi + 3, max(0, xi - 2), xi + 3
+        vis.append(1 if occ[ya:yb, xa:xb].max(initial=0) > 0.5 else 2)
+    if effects:
+        img = photometric(img, sample_seed(seed, index, "photometric"))
+    return SceneSample(img, card, dst, tuple(vis), box, H, bg_kind, occluded, distractors,
+                       full_alpha if keep_masks else None)
+
+
+def render_scene(seed: int, index: int, imgsz: int = 640, **kw) -> SceneSample:
+    """A detector scene; ``negative=True`` gives one with no card."""
+    return compose_scene(seed, index, imgsz, **kw)

@@ -1,0 +1,295 @@
+"""Dataset writers: detector (YOLO-pose), field (YOLO detect on rectified cards) and recognizer (line crops).
+
+Every sample is a pure function of ``(seed, index)``; workers only change speed, never bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cardlens.synth.geometry import (
+    apply_homography,
+    card_size_px,
+    clip_box,
+    cv2_matrix,
+    design_corners,
+    homography,
+    warp_box,
+)
+from cardlens.synth.seeding import sample_rngs
+
+DETECTOR_CLASSES = ("card",)
+FIELD_CLASSES = ("number", "number_group", "expiry", "name")
+LINE_KINDS = ("number", "expiry", "name")
+RECT_LONG = 640  # rectified card long side (field set)
+LINE_HEIGHT = 48
+JPEG_QUALITY = 92
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    kind: str
+    out: str
+    n: int
+    train: int
+    val: int
+    negatives: int
+    files: int
+    yaml: str | None
+    manifest: str | None
+    elapsed_s: float
+    images_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _split(seed: int, n: int, fraction: float, stream: str) -> set[int]:
+    rng = sample_rngs(seed, n, stream)[0]
+    k = int(round(n * fraction))
+    return set(int(i) for i in rng.permutation(n)[:k])
+
+
+def _imwrite(path: Path, rgb: np.ndarray, quality: int = JPEG_QUALITY) -> None:
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ext = path.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(ext, bgr, params)
+    if not ok:  # pragma: no cover
+        raise OSError(f"could not encode {path}")
+    path.write_bytes(buf.tobytes())
+
+
+def _fmt(v: float) -> str:
+    return f"{min(max(v, 0.0), 1.0):.6f}"
+
+
+# ------------------------------------------------------------------ detector set
+def detector_label(sample, imgsz: int) -> str:
+    """One YOLO-pose line: ``0 cx cy w h  x0 y0 v0 ... x3 y3 v3`` (normalised), or '' for a negative."""
+    if sample.card is None or sample.box is None:
+        return ""
+    x1, y1, x2, y2 = sample.box
+    parts = ["0", _fmt((x1 + x2) / 2 / imgsz), _fmt((y1 + y2) / 2 / imgsz), _fmt((x2 - x1) / imgsz), _fmt((y2 - y1) / imgsz)]
+    for (x, y), v in zip(sample.corners, sample.visibility, strict=True):
+        if v == 0:
+            parts += ["0.000000", "0.000000", "0"]
+        else:
+            parts += [_fmt(x / imgsz), _fmt(y / imgsz), str(v)]
+    return " ".join(parts) + "\n"
+
+
+def _detector_task(args) -> tuple[int, bool]:
+    from cardlens.synth.scene import render_scene
+
+    out, seed, index, imgsz, split, negative = args
+    s = render_scene(seed, index, imgsz, negative=negative)
+    name = f"{index:07d}"
+    _imwrite(Path(out) / "images" / split / f"{name}.jpg", s.image)
+    (Path(out) / "labels" / split / f"{name}.txt").write_text(detector_label(s, imgsz))
+    return index, s.card is not None
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would only contend
+
+
+def _run_pool(task, jobs: list, workers: int, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    results = []
+    bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress, leave=False)
+    if workers <= 1:
+        for j in jobs:
+            results.append(task(j))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")
+        chunk = max(1, min(32, len(jobs) // (workers * 8) or 1))
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
+            for r in pool.imap(task, jobs, chunksize=chunk):
+                results.append(r)
+                bar.update()
+    bar.close()
+    return results
+
+
+def _dirs(out: Path, sub: list[str]) -> None:
+    for s in sub:
+        (out / s).mkdir(parents=True, exist_ok=True)
+
+
+def write_detector_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640, val_fraction: float = 0.1,
+                       negatives: float = 0.1, progress: bool = True) -> WriteSummary:
+    """YOLO-pose detector set: ``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    _dirs(out, ["images/train", "images/val", "labels/train", "labels/val"])
+    val = _split(seed, n, val_fraction, "split")
+    neg = _split(seed, n, negatives, "negatives")
+    jobs = [(str(out), seed, i, imgsz, "val" if i in val else "train", i in neg) for i in range(n)]
+    _run_pool(_detector_task, jobs, workers, "synth detector", progress)
+    yaml_path = out / "data.yaml"
+    yaml_path.write_text(
+        "# cardlens synthetic card detector set (YOLO-pose). 'path' is omitted on purpose: ultralytics then\n"
+        "# resolves train/val relative to this file's folder.\n"
+        "# Keypoints: the 4 card corners in the card DESIGN's order (top-left of the design first, clockwise).\n"
+        "# Visibility: 2 visible, 1 inside the frame but covered (finger), 0 outside the frame (written as 0 0 0).\n"
+        f"# seed: {seed}\n# n: {n}\n# imgsz: {imgsz}\n"
+        "train: images/train\nval: images/val\n"
+        "kpt_shape: [4, 3]\n"
+        "flip_idx: [1, 0, 3, 2]  # a mirrored card is not a real card: train with fliplr=0.0\n"
+        "names:\n  0: card\n")
+    dt = time.perf_counter() - t0
+    return WriteSummary("detector", str(out), n, n - len(val), len(val), len(neg), 2 * n + 1, str(yaml_path), None,
+                        round(dt, 3), round(n / dt, 2) if dt else 0.0)
+
+
+# ------------------------------------------------------------------ rectified cards (field + line sets)
+@dataclass(frozen=True, eq=False)
+class RectifiedCard:
+    image: np.ndarray  # upright card, RGB uint8 (RECT_LONG on its long side)
+    fields: tuple  # (kind, text, box in rectified pixels, FieldBox)
+    to_rect: np.ndarray  # card pixels -> rectified pixels (continuous)
+    ink_ids: np.ndarray  # card's ink-id map warped into the rectified image (nearest)
+    sample: object
+
+
+def rectified_card(seed: int, index: int, rect_long: int = RECT_LONG, corner_error: float = 0.012) -> RectifiedCard:
+    """A photographed card warped upright from *perturbed* corners (realistic corner-detector error)."""
+    from cardlens.synth.render import make_card_spec
+    from cardlens.synth.scene import compose_scene
+
+    rng = sample_rngs(seed, index, "rectify")[0]
+    spec = make_card_spec(seed, index)
+    if spec.number_on == "none" or spec.side != spec.number_on:  # field/line sets need a printed number
+        from dataclasses import replace
+
+        spec = replace(spec, number_on=spec.side)
+    s = compose_scene(seed, index, 960, spec=spec, scale_range=(0.6, 0.95), tilt_deg=30, occluders=False,
+                      inside_share=1.0, distractor_rate=0.3)
+    rw, rh = card_size_px(rect_long, spec.portrait)
+    diag = float(np.hypot(*(s.corners[2] - s.corners[0])))
+    noisy = s.corners + rng.normal(0, corner_error * diag, (4, 2)) * (rng.random() < 0.85)
+    to_rect_from_img = homography(noisy, design_corners(rw, rh))
+    img = cv2.warpPerspective(s.image, cv2_matrix(to_rect_from_img), (rw, rh), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)
+    to_rect = to_rect_from_img @ s.homography
+    ids = cv2.warpPerspective(s.card.ink_ids, cv2_matrix(to_rect), (rw, rh), flags=cv2.INTER_NEAREST)
+    fields = []
+    for f in s.card.fields:
+        if f.kind not in FIELD_CLASSES:
+            continue
+        b = clip_box(warp_box(to_rect, f.box), rw, rh)
+        if b is not None:
+            fields.append((f.kind, f.text, b, f))
+    return RectifiedCard(img, tuple(fields), to_rect, ids, s)
+
+
+def _field_task(args):
+    out, seed, index, split = args
+    rc = rectified_card(seed, index)
+    h, w = rc.image.shape[:2]
+    name = f"{index:07d}"
+    _imwrite(Path(out) / "images" / split / f"{name}.jpg", rc.image)
+    lines = []
+    for kind, _text, (x1, y1, x2, y2), _f in rc.fields:
+        c = FIELD_CLASSES.index(kind)
+        lines.append(f"{c} {_fmt((x1 + x2) / 2 / w)} {_fmt((y1 + y2) / 2 / h)} {_fmt((x2 - x1) / w)} {_fmt((y2 - y1) / h)}\n")
+    (Path(out) / "labels" / split / f"{name}.txt").write_text("".join(lines))
+    return index
+
+
+def write_field_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: float = 0.1,
+                    progress: bool = True) -> WriteSummary:
+    """YOLO detect set of rectified upright cards with boxes for number, its groups, expiry and name."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    _dirs(out, ["images/train", "images/val", "labels/train", "labels/val"])
+    val = _split(seed, n, val_fraction, "split")
+    jobs = [(str(out), seed, i, "val" if i in val else "train") for i in range(n)]
+    _run_pool(_field_task, jobs, workers, "synth fields", progress)
+    yaml_path = out / "data.yaml"
+    yaml_path.write_text(
+        "# cardlens synthetic field set: rectified upright cards (YOLO detect). 'path' omitted on purpose.\n"
+        f"# seed: {seed}\n# n: {n}\ntrain: images/train\nval: images/val\nnames:\n"
+        + "".join(f"  {i}: {c}\n" for i, c in enumerate(FIELD_CLASSES)))
+    dt = time.perf_counter() - t0
+    return WriteSummary("fields", str(out), n, n - len(val), len(val), 0, 2 * n + 1, str(yaml_path), None,
+                        round(dt, 3), round(n / dt, 2) if dt else 0.0)
+
+
+# ------------------------------------------------------------------ recognizer set
+def line_crops(rc: RectifiedCard, rng: np.random.Generator) -> list[tuple[str, str, np.ndarray, dict]]:
+    """Text-line crops cut the way the pipeline will cut them, with jitter in the crop box."""
+    h, w = rc.image.shape[:2]
+    out = []
+    stacked = rc.sample.card.spec.text.number_layout == "stacked"
+    for kind, text, (x1, y1, x2, y2), _f in rc.fields:
+        if kind == "number_group" and not stacked:
+            continue
+        if kind == "number" and stacked:
+            continue
+        if kind not in ("number", "expiry", "name", "number_group"):
+            continue
+        bh, bw = y2 - y1, x2 - x1
+        jx1 = x1 - bh * rng.uniform(0.05, 0.6)
+        jx2 = x2 + bh * rng.uniform(0.05, 0.6)
+        jy1 = y1 - bh * rng.uniform(0.0, 0.35)
+        jy2 = y2 + bh * rng.uniform(0.0, 0.35)
+        box = clip_box((jx1, jy1, jx2, jy2), w, h)
+        if box is None or bw < 4 or bh < 3:
+            continue
+        xa, ya, xb, yb = (int(round(v)) for v in box)
+        crop = rc.image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
+        scale = LINE_HEIGHT / crop.shape[0]
+        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), LINE_HEIGHT), interpolation=cv2.INTER_AREA)
+        out.append((kind, text, crop, {}))
+    return out
+
+
+def _line_task(args):
+    out, seed, index = args
+    rc = rectified_card(seed, index)
+    rng = sample_rngs(seed, index, "lines")[0]
+    spec = rc.sample.card.spec
+    rows = []
+    for j, (kind, text, crop, _meta) in enumerate(line_crops(rc, rng)):
+        rel = f"images/{index:07d}_{j}_{kind}.png"
+        _imwrite(Path(out) / rel, crop)
+        row = {"image": rel, "kind": kind, "text": text, "index": index, "print_style": spec.print_style,
+               "font": spec.number_font}
+        if kind in ("number", "number_group"):
+            row.update(digits=text.replace(" ", ""), brand=spec.text.brand, luhn=spec.text.luhn_label)
+        rows.append(row)
+    return rows
+
+
+def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: float = 0.1,
+                   progress: bool = True) -> WriteSummary:
+    """Recognizer set: ``images/*.png`` line crops and ``manifest.jsonl`` (one row per crop, with split)."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    _dirs(out, ["images"])
+    val = _split(seed, n, val_fraction, "split")
+    jobs = [(str(out), seed, i) for i in range(n)]
+    rows = [r for rs in _run_pool(_line_task, jobs, workers, "synth lines", progress) for r in rs]
+    manifest = out / "manifest.jsonl"
+    with manifest.open("w") as fh:
+        for r in rows:
+            r["split"] = "val" if r["index"] in val else "train"
+            fh.write(json.dumps(r, sort_keys=True) + "\n")
+    dt = time.perf_counter() - t0
+    return WriteSummary("lines", str(out), n, sum(r["split"] == "train" for r in rows), sum(r["split"] == "val" for r in rows),
+                        0, len(rows) + 1, None, str(manifest), round(dt, 3), round(n / dt, 2) if dt else 0.0)
+
+
+__all__ = ["WriteSummary", "write_detector_set", "write_field_set", "write_line_set", "rectified_card",
+           "detector_label", "apply_homography"]

@@ -1,0 +1,92 @@
+"""Writers: determinism (also across worker counts), layout of the three sets, CLI, no PAN in logs."""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardlens.cardrules import luhn_valid
+from cardlens.synth import render_card, render_scene, write_detector_set, write_field_set, write_line_set
+from cardlens.synth.cli import register
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_arrays_and_different_seed_differs():
+    a, b = render_scene(9, 4), render_scene(9, 4)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.corners, b.corners)
+    assert not np.array_equal(a.image, render_scene(10, 4).image)
+    assert np.array_equal(render_card(123).image, render_card(123).image)
+
+
+def test_detector_set_byte_identical_for_any_worker_count(tmp_path):
+    s1 = write_detector_set(tmp_path / "w1", 14, seed=5, workers=1, progress=False)
+    s2 = write_detector_set(tmp_path / "w2", 14, seed=5, workers=2, progress=False)
+    d1, d2 = _digest(tmp_path / "w1"), _digest(tmp_path / "w2")
+    assert d1 == d2 and len(d1) == 2 * 14 + 1
+    assert s1.val + s1.train == 14 and s1.negatives == 1 and s2.images_per_s > 0
+    labels = sorted((tmp_path / "w1" / "labels").rglob("*.txt"))
+    empty = [p for p in labels if p.read_text() == ""]
+    assert len(empty) == 1  # the negative scene
+    for p in labels:
+        for line in p.read_text().splitlines():
+            assert len(line.split()) == 17
+    y = (tmp_path / "w1" / "data.yaml").read_text()
+    assert "kpt_shape: [4, 3]" in y and "train: images/train" in y and "path:" not in y.split("\ntrain")[1]
+
+
+def test_field_and_line_sets_deterministic_and_consistent(tmp_path):
+    write_field_set(tmp_path / "f1", 4, seed=2, workers=1, progress=False)
+    write_field_set(tmp_path / "f2", 4, seed=2, workers=2, progress=False)
+    assert _digest(tmp_path / "f1") == _digest(tmp_path / "f2")
+    for p in (tmp_path / "f1" / "labels").rglob("*.txt"):
+        classes = {int(line.split()[0]) for line in p.read_text().splitlines()}
+        assert {0, 1, 2, 3} <= classes | {1}  # number, expiry, name always; groups on most
+    write_line_set(tmp_path / "l1", 4, seed=2, workers=1, progress=False)
+    write_line_set(tmp_path / "l2", 4, seed=2, workers=2, progress=False)
+    assert _digest(tmp_path / "l1") == _digest(tmp_path / "l2")
+    rows = [json.loads(x) for x in (tmp_path / "l1" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in rows} >= {"expiry", "name"}
+    for r in rows:
+        assert (tmp_path / "l1" / r["image"]).is_file()
+        if r["kind"] == "number":
+            assert r["digits"] == r["text"].replace(" ", "")
+            assert luhn_valid(r["digits"]) == (r["luhn"] == "valid")
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers(dest="cmd"))
+    return p.parse_args(["synth", *argv])
+
+
+def test_cli_json_summary_and_no_full_pan_in_output(tmp_path, capsys):
+    args = _parse(["detector", "--out", str(tmp_path / "d"), "--n", "6", "--seed", "1", "--json"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["kind"] == "detector" and summary["n"] == 6
+    for i in range(6):
+        s = render_scene(1, i)
+        if s.card is not None:
+            assert s.card.spec.text.pan not in captured.out + captured.err
+    args = _parse(["preview", "--out", str(tmp_path / "sheet.png"), "--n", "4", "--seed", "1", "--json"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "sheet.png").stat().st_size > 10_000
+    from cardlens.synth import rectified_card
+
+    pan = rectified_card(1, 10_000).sample.card.spec.text.pan
+    assert pan not in out
+
+
+@pytest.mark.parametrize("bad", [["detector", "--n", "3"]])
+def test_cli_requires_out(bad):
+    with pytest.raises(SystemExit):
+        _parse(bad)
