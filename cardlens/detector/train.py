@@ -123,10 +123,7 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
     data = Path(cfg.data).resolve()
     if not data.is_file():
         raise CardlensError(f"dataset YAML not found: {data} (make one with: cardlens synth detector --out DIR)")
-    if cfg.threads:
-        import torch
-
-        torch.set_num_threads(cfg.threads)
+    _set_training_threads(cfg.threads)
     t0 = time.time()
     run_dir = out / "run"
     last = run_dir / "weights" / "last.pt"
@@ -152,14 +149,28 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
     spec = detector_spec(cfg.imgsz, cfg.scale)
     onnx_path = export_onnx(pt, spec.with_weights(pt), out / "model.onnx")
     spec = spec.with_weights(onnx_path)
+    train_params = {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}
     spec = ModelSpec.from_dict({**spec.to_dict(), "extra": {"torch_weights": pt.name, "torch_sha256": sha256_of(pt),
-                                                           "train": asdict(cfg)}})
+                                                           "train": train_params}})
     spec.save(out / "spec.json")
     metrics = _final_metrics(run_dir)
     (out / "train_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "metrics": metrics,
                                                         "config": asdict(cfg)}, indent=2))
     return DetectorTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
                                round(seconds, 1), metrics)
+
+
+def _set_training_threads(threads: int | None) -> None:
+    """ultralytics trains on min(8, cores - 1) torch threads: one thread on a 2-core machine. Use all
+    cores (or ``threads``) instead; the data loader workers overlap with the backward pass."""
+    import os
+
+    from cardlens.offline import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.utils import torch_utils
+
+    torch_utils.NUM_THREADS = int(threads or os.cpu_count() or 1)
 
 
 def _strip_checkpoint(src: Path, dst: Path) -> None:
