@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
 
-.PHONY: venv scan test test-slow stress lint clean help
+.PHONY: venv scan test test-slow bench bench-synth examples lint clean help
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
 	@echo "make test   - set up .venv if needed and run the test suite"
-	@echo "make test-slow / make lint / make clean"
+	@echo "make bench / bench-synth / examples / test-slow / lint / clean"
 
 venv:
 	@./scripts/ensure-venv.sh
@@ -22,6 +22,15 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -q -m "slow"
+
+bench: venv
+	$(PY) -m pytest benchmarks -p no:cacheprovider --benchmark-columns=min,median,mean,max,rounds
+
+bench-synth: venv
+	$(PY) benchmarks/bench_synth.py --n 1000 --workers 2
+
+examples: venv
+	$(PY) -m cardlens synth examples --root .
 
 lint: venv
 	$(PY) -m ruff check cardlens tests

@@ -132,15 +132,18 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
 
         _ultralytics_model(cfg.scale, out)  # sets up the offline environment
         model = YOLO(str(last))
+        model.add_callback("on_fit_epoch_end", _progress_printer(t0))
         model.train(resume=True)
     else:
         if cfg.resume:
             log.warning("nothing to resume at %s; starting a new run", last)
         model = _ultralytics_model(cfg.scale, out)
+        model.add_callback("on_fit_epoch_end", _progress_printer(t0))
         params = {**TRAIN_DEFAULTS, **cfg.overrides}
         model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, seed=cfg.seed,
                     workers=cfg.workers, device=cfg.device, project=str(out), name="run", exist_ok=True, **params)
     seconds = time.time() - t0
+    print(f"training finished in {seconds / 60:.1f} min", flush=True)
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
         best = last
@@ -158,6 +161,21 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
                                                         "config": asdict(cfg)}, indent=2))
     return DetectorTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
                                round(seconds, 1), metrics)
+
+
+def _progress_printer(t0: float):
+    """One line per epoch on stdout (ultralytics runs quiet here), for logs of background runs."""
+
+    def on_fit_epoch_end(trainer) -> None:
+        done = trainer.epoch + 1
+        elapsed = time.time() - t0
+        eta = elapsed / done * (trainer.epochs - done)
+        m = trainer.metrics or {}
+        shown = " ".join(f"{k.split('/')[-1]}={v:.4f}" for k, v in m.items() if "mAP50-95" in k)
+        print(f"epoch {done}/{trainer.epochs} elapsed {elapsed / 60:.1f} min eta {eta / 60:.1f} min {shown}",
+              flush=True)
+
+    return on_fit_epoch_end
 
 
 def _set_training_threads(threads: int | None) -> None:

@@ -1,0 +1,124 @@
+"""The shipped card detector: integrity, runtime parity, accuracy on known scenes, bad input."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
+from cardlens.errors import ImageError, ModelError
+from cardlens.modelspec import ModelSpec, sha256_of
+
+EXAMPLE_IMAGE = Path(__file__).resolve().parents[1] / "examples" / "card_photo.jpg"
+
+
+@pytest.fixture(scope="module")
+def onnx_det():
+    return CardDetector.load(runtime="onnx")
+
+
+@pytest.fixture(scope="module")
+def example():
+    from cardlens.imageio import read_image
+    from cardlens.synth.examples import example_scene
+
+    scene = example_scene()
+    return read_image(EXAMPLE_IMAGE), np.asarray(scene.corners, np.float32)
+
+
+def _diag(c):
+    return (np.linalg.norm(c[2] - c[0]) + np.linalg.norm(c[3] - c[1])) / 2
+
+
+def test_shipped_files_match_their_spec():
+    spec = ModelSpec.load(DEFAULT_DETECTOR / "spec.json")
+    assert spec.task == "card-pose" and spec.keypoints == ("top_left", "top_right", "bottom_right", "bottom_left")
+    assert sha256_of(DEFAULT_DETECTOR / spec.weights) == spec.sha256
+    assert sha256_of(DEFAULT_DETECTOR / spec.extra["torch_weights"]) == spec.extra["torch_sha256"]
+    assert 256 <= spec.input_size[0] <= 384
+    for name in ("MODEL_CARD.md", "model_card.json"):
+        assert (DEFAULT_DETECTOR / name).is_file()
+
+
+def test_spec_inside_onnx_matches_spec_json():
+    from cardlens.detector.runtime import read_onnx_spec
+
+    spec = ModelSpec.load(DEFAULT_DETECTOR / "spec.json")
+    inside = read_onnx_spec(DEFAULT_DETECTOR / spec.weights)
+    assert (inside.task, inside.input_size, inside.keypoints, inside.output_format, inside.thresholds) == \
+        (spec.task, spec.input_size, spec.keypoints, spec.output_format, spec.thresholds)
+
+
+def test_finds_example_card_corners_in_design_order(onnx_det, example):
+    img, truth = example
+    dets = onnx_det.detect(img)
+    assert len(dets) == 1
+    err = np.linalg.norm(dets[0].corners - truth, axis=1).max() / _diag(truth)
+    assert err < 0.03, f"corner error {err:.3f} of the diagonal"
+
+
+def test_upside_down_card_keeps_design_order(onnx_det, example):
+    img, truth = example
+    h, w = img.shape[:2]
+    flipped = np.ascontiguousarray(img[::-1, ::-1])
+    dets = onnx_det.detect(flipped)
+    assert dets
+    moved = np.stack([w - 1 - truth[:, 0], h - 1 - truth[:, 1]], axis=1)  # same design corners, rotated 180°
+    err = np.linalg.norm(dets[0].corners - moved, axis=1).max() / _diag(truth)
+    assert err < 0.03, f"corner error {err:.3f}: the detector did not follow the design's orientation"
+
+
+def test_onnx_and_torch_agree(onnx_det, example):
+    pytest.importorskip("ultralytics")
+    torch_det = CardDetector.load(runtime="torch")
+    a, b = onnx_det.detect(example[0]), torch_det.detect(example[0])
+    assert len(a) == len(b) >= 1
+    np.testing.assert_allclose(a[0].corners, b[0].corners, atol=0.5)
+    assert abs(a[0].confidence - b[0].confidence) < 1e-3
+
+
+def test_no_card_scenes_give_no_detection(onnx_det):
+    from cardlens.synth.scene import render_scene
+
+    hits = sum(bool(onnx_det.detect(render_scene(4242, i, 640, negative=True).image, ))
+               for i in range(12))
+    assert hits <= 1
+
+
+def test_rectify_gives_upright_canonical_card(onnx_det, example):
+    img, _ = example
+    det = onnx_det.detect(img)[0]
+    card = onnx_det.rectify(img, det)
+    assert card.shape[:2] == (540, 856)
+
+
+@pytest.mark.parametrize("bad", [None, np.zeros((1, 1, 3), np.uint8), np.zeros((0, 5), np.uint8),
+                                 np.full((64, 64, 3), np.nan, np.float32)])
+def test_bad_input_is_a_clear_error(onnx_det, bad):
+    with pytest.raises(ImageError):
+        onnx_det.detect(bad)
+
+
+@pytest.mark.parametrize("img", [np.zeros((240, 320), np.uint8), np.zeros((240, 320, 4), np.uint8),
+                                 np.random.default_rng(0).random((240, 320, 3)), np.zeros((5000, 3000, 3), np.uint8)])
+def test_odd_but_valid_input_gives_a_result(onnx_det, img):
+    assert isinstance(onnx_det.detect(img), list)
+
+
+def test_tampered_or_missing_weights_are_refused(tmp_path):
+    folder = tmp_path / "det"
+    shutil.copytree(DEFAULT_DETECTOR, folder)
+    spec = ModelSpec.load(folder / "spec.json")
+    weights = folder / spec.weights
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError) as err:
+        CardDetector.load(folder)
+    assert str(weights) in str(err.value) and spec.sha256 in str(err.value)
+    weights.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        CardDetector.load(folder)
+    with pytest.raises(ModelError, match="not found"):
+        CardDetector.load(tmp_path / "nowhere")
