@@ -110,38 +110,54 @@ def texture_crop(rng: np.random.Generator, kind: str, w: int, h: int) -> np.ndar
     return cv2.resize(t[y0:y0 + ch, x0:x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def gray3(m: np.ndarray) -> np.ndarray:
+    """A one-channel map repeated into three channels (numpy broadcasting over a trailing axis of 3 is slow)."""
+    return cv2.merge([m, m, m])
+
+
 def _lerp(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[None, None, :] * (1 - t[..., None]) + b[None, None, :] * t[..., None]
+    """Per-pixel colour ramp: ``a`` where ``t`` is 0, ``b`` where it is 1 (float32 HxWx3)."""
+    m = np.hstack([np.diag(b - a), np.asarray(a)[:, None]]).astype(np.float32)
+    return cv2.transform(gray3(np.asarray(t, np.float32)), m)
+
+
+def mix(img: np.ndarray, t: np.ndarray, color: np.ndarray) -> np.ndarray:
+    """``img`` moved towards ``color`` by the per-pixel amount ``t`` (float32 HxWx3)."""
+    t3 = gray3(t)
+    return img * (1 - t3) + cv2.transform(t3, np.diag(color).astype(np.float32))
 
 
 def paint_background(rng: np.random.Generator, kind: str, scheme: str, pal: dict, w: int, h: int) -> np.ndarray:
     """Card face artwork of ``kind`` in ``scheme`` colours (float32 RGB)."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    x = np.arange(w, dtype=np.float32)[None, :]
+    y = np.arange(h, dtype=np.float32)[:, None]
     if kind == "solid":
-        img = np.broadcast_to(pal["a"], (h, w, 3)).copy()
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = pal["a"]
     elif kind == "gradient":
         if rng.random() < 0.7:
             ang = rng.uniform(0, 2 * np.pi)
-            t = (xx * np.cos(ang) + yy * np.sin(ang))
+            t = x * np.float32(np.cos(ang)) + y * np.float32(np.sin(ang))
         else:
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-            t = np.hypot(xx - cx, yy - cy)
+            t = np.hypot(x - np.float32(cx), y - np.float32(cy))
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
         img = _lerp(t, pal["a"], pal["b"])
     elif kind == "pattern":
-        img = _lerp(xx / max(w, 1), pal["a"], pal["b"])
+        img = np.repeat(_lerp(x / max(w, 1), pal["a"], pal["b"]), h, axis=0)
         sub = rng.integers(4)
         layer = np.zeros((h, w), np.float32)
         if sub == 0:  # diagonal stripes
             period = rng.uniform(0.03, 0.12) * w
             ang = rng.uniform(0, np.pi)
-            layer = (np.sin((xx * np.cos(ang) + yy * np.sin(ang)) * 2 * np.pi / period) > 0.4).astype(np.float32)
+            phase = (x * np.float32(np.cos(ang)) + y * np.float32(np.sin(ang))) * np.float32(2 * np.pi / period)
+            layer = (np.sin(phase) > 0.4).astype(np.float32)
         elif sub == 1:  # dots grid
             step = max(4, int(rng.uniform(0.03, 0.08) * w))
             r = max(1, int(step * rng.uniform(0.15, 0.35)))
-            for y in range(step // 2, h, step):
-                for x in range(step // 2 + (y // step % 2) * step // 2, w, step):
-                    cv2.circle(layer, (x, y), r, 1.0, -1)
+            for yc in range(step // 2, h, step):
+                for xc in range(step // 2 + (yc // step % 2) * step // 2, w, step):
+                    cv2.circle(layer, (xc, yc), r, 1.0, -1)
         elif sub == 2:  # wave lines
             layer = (np.abs(texture_crop(rng, "waves", w, h) - 0.5) < 0.04).astype(np.float32)
         else:  # geometric polygons
@@ -149,23 +165,20 @@ def paint_background(rng: np.random.Generator, kind: str, scheme: str, pal: dict
                 pts = (rng.random((int(rng.integers(3, 6)), 2)) * [w * 1.4, h * 1.4] - [w * 0.2, h * 0.2]).astype(np.int32)
                 cv2.fillPoly(layer, [pts], float(rng.uniform(0.3, 1.0)))
         layer = cv2.GaussianBlur(layer, (0, 0), 0.8)
-        strength = rng.uniform(0.08, 0.35)
-        img = img * (1 - strength * layer[..., None]) + pal["accent"][None, None] * strength * layer[..., None]
+        img = mix(img, layer * np.float32(rng.uniform(0.08, 0.35)), pal["accent"])
     else:  # photo-like procedural texture
         tkind = rng.choice(["fractal", "marble", "blobs", "waves"])
         t = texture_crop(rng, str(tkind), w, h)
         img = _lerp(t, pal["a"], pal["b"])
         if rng.random() < 0.5:
-            t2 = texture_crop(rng, "blobs", w, h)
-            img = img * (1 - 0.3 * t2[..., None]) + 0.3 * t2[..., None] * pal["accent"][None, None]
+            img = mix(img, 0.3 * texture_crop(rng, "blobs", w, h), pal["accent"])
     if scheme in ("silver", "gold"):
-        br = texture_crop(rng, "brushed", w, h)
-        img = img * (0.88 + 0.24 * br[..., None])
-        sheen = np.exp(-((xx / w - rng.uniform(0.2, 0.8)) ** 2) / 0.05)
-        img = img + 0.12 * sheen[..., None]
+        img *= gray3(0.88 + 0.24 * texture_crop(rng, "brushed", w, h))
+        sheen = np.exp(-((x[0] / w - rng.uniform(0.2, 0.8)) ** 2) / 0.05).astype(np.float32)
+        img.reshape(h, w * 3)[:] += np.repeat(0.12 * sheen, 3)  # a vertical band of light
     else:
-        img = img * (0.97 + 0.06 * texture_crop(rng, "grain", w, h)[..., None])
-    return np.clip(img, 0, 1).astype(np.float32)
+        img *= gray3(0.97 + 0.06 * texture_crop(rng, "grain", w, h))
+    return np.clip(img, 0, 1, out=img)
 
 
 # ---------------------------------------------------------------- elements
@@ -176,7 +189,7 @@ def blend(img: np.ndarray, mask: np.ndarray, color, x0: int = 0, y0: int = 0) ->
     xa, ya, xb, yb = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
     if xb <= xa or yb <= ya:
         return
-    m = mask[ya - y0:yb - y0, xa - x0:xb - x0][..., None]
+    m = gray3(mask[ya - y0:yb - y0, xa - x0:xb - x0])
     c = np.asarray(color, np.float32)
     if c.ndim == 3:
         c = c[ya - y0:yb - y0, xa - x0:xb - x0]

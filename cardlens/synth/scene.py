@@ -8,8 +8,6 @@ ultralytics rejects label coordinates outside the image. :class:`SceneSample` ke
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from cardlens.synth import design as D
 from cardlens.synth.geometry import cv2_matrix, design_corners, homography, polygon_clip_box
+from cardlens.synth.photometric import photometric
 from cardlens.synth.render import CardSpec, RenderedCard, make_card_spec, render_card
 from cardlens.synth.seeding import sample_rngs, sample_seed
 from cardlens.synth.text import phone_number, random_digits, small_print
@@ -194,72 +193,48 @@ def add_distractors(rng: np.random.Generator, img: np.ndarray, imgsz: int, n: in
 def draw_fingers(rng: np.random.Generator, img: np.ndarray, corners: np.ndarray, card_long: float) -> np.ndarray:
     """Fingers (shaded capsules) reaching over one card edge; returns their coverage mask (float32)."""
     h, w = img.shape[:2]
-    mask = np.zeros((h, w), np.float32)
-    shade = np.zeros((h, w), np.float32)
     e = int(rng.integers(4))
     a, b = corners[e], corners[(e + 1) % 4]
     centre = corners.mean(0)
     n = int(rng.integers(1, 4))
     width = card_long * rng.uniform(0.08, 0.13)
     t0 = rng.uniform(0.0, 1.0 - 0.15 * n)
+    ends = []
     for i in range(n):
         p = a + (b - a) * (t0 + i * 0.16)
         inward = centre - p
         inward /= np.linalg.norm(inward) + 1e-9
-        outward = -inward
         tip = p + inward * card_long * rng.uniform(0.05, 0.22)
-        base = p + outward * card_long * 0.6
-        cv2.line(mask, tuple(np.round(base).astype(int)), tuple(np.round(tip).astype(int)), 1.0, int(width), cv2.LINE_AA)
-        cv2.line(shade, tuple(np.round(base).astype(int)), tuple(np.round(tip).astype(int)), 1.0, max(1, int(width * 0.4)), cv2.LINE_AA)
-    if not mask.any():
+        base = p - inward * card_long * 0.6
+        ends.append(np.round([base, tip]).astype(int))
+    mask = np.zeros((h, w), np.float32)
+    # work in the fingers' bounding box, padded by the line half-width and the shade blur's reach
+    blur = max(1.0, width * 0.3)
+    pad = int(width / 2 + 4 * blur) + 4
+    pts = np.concatenate(ends)
+    x0, y0 = np.maximum(pts.min(0) - pad, 0)
+    x1, y1 = np.minimum(pts.max(0) + pad + 1, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    cover = np.zeros((y1 - y0, x1 - x0), np.float32)
+    shade = np.zeros_like(cover)
+    for base, tip in ends:
+        base, tip = tuple(base - (x0, y0)), tuple(tip - (x0, y0))
+        cv2.line(cover, base, tip, 1.0, int(width), cv2.LINE_AA)
+        cv2.line(shade, base, tip, 1.0, max(1, int(width * 0.4)), cv2.LINE_AA)
+    if not cover.any():
         return mask
     skin = D.hsv(rng.uniform(0.02, 0.09), rng.uniform(0.25, 0.6), rng.uniform(0.35, 0.95)) * 255
-    shade = cv2.GaussianBlur(shade, (0, 0), max(1.0, width * 0.3))
+    shade = cv2.GaussianBlur(shade, (0, 0), blur)
     col = skin[None, None] * (0.75 + 0.35 * shade[..., None])
-    m = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
-    img[:] = np.clip(img * (1 - m) + col * m, 0, 255).astype(np.uint8)
-    return m[..., 0]
+    m = cv2.GaussianBlur(cover, (0, 0), 1.0)
+    roi = img[y0:y1, x0:x1]
+    roi[:] = np.clip(roi * (1 - m[..., None]) + col * m[..., None], 0, 255).astype(np.uint8)
+    mask[y0:y1, x0:x1] = m
+    return mask
 
 
-# ------------------------------------------------------------------ photometric pipeline
-@lru_cache(maxsize=1)
-def photometric_pipeline():
-    """The albumentations pipeline (built once per process; seeded per sample)."""
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # never reach the network
-    blocked = "torch" not in sys.modules and "albumentations" not in sys.modules
-    if blocked:  # skip albumentations' optional torch import (seconds per worker); we never need it
-        sys.modules["albumentations.pytorch"] = None  # type: ignore[assignment]
-    try:
-        import albumentations as A
-    finally:
-        if blocked:
-            sys.modules.pop("albumentations.pytorch", None)
-    return A.Compose([
-        A.OneOf([
-            A.MotionBlur(blur_limit=(3, 9), p=1.0),
-            A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3), p=1.0),
-            A.GaussianBlur(blur_limit=(3, 5), p=1.0),
-        ], p=0.35),
-        A.RandomBrightnessContrast(brightness_limit=(-0.35, 0.2), contrast_limit=(-0.3, 0.2), p=0.6),
-        A.RandomGamma(gamma_limit=(70, 160), p=0.3),  # includes low light
-        A.OneOf([
-            A.RGBShift(r_shift_limit=25, g_shift_limit=20, b_shift_limit=25, p=1.0),
-            A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=20, val_shift_limit=15, p=1.0),
-        ], p=0.4),  # colour casts
-        A.OneOf([
-            A.GaussNoise(std_range=(0.01, 0.06), p=1.0),
-            A.ISONoise(color_shift=(0.01, 0.04), intensity=(0.1, 0.4), p=1.0),
-        ], p=0.45),
-        A.ImageCompression(quality_range=(35, 95), p=0.5),
-    ])
-
-
-def photometric(img: np.ndarray, seed: int) -> np.ndarray:
-    pipe = photometric_pipeline()
-    pipe.set_random_seed(seed)
-    return pipe(image=img)["image"]
-
-
+# ------------------------------------------------------------------ lighting
 def add_glare(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray) -> None:
     """A specular streak or hot spot on the card surface (inside the card outline only)."""
     ys, xs = np.nonzero(alpha > 0.5)
