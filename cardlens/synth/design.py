@@ -121,10 +121,14 @@ def _lerp(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.transform(gray3(np.asarray(t, np.float32)), m)
 
 
+def tint(t: np.ndarray, color: np.ndarray) -> np.ndarray:
+    """``color`` scaled by the per-pixel amount ``t`` (float32 HxWx3)."""
+    return cv2.transform(gray3(t), np.diag(color).astype(np.float32))
+
+
 def mix(img: np.ndarray, t: np.ndarray, color: np.ndarray) -> np.ndarray:
     """``img`` moved towards ``color`` by the per-pixel amount ``t`` (float32 HxWx3)."""
-    t3 = gray3(t)
-    return img * (1 - t3) + cv2.transform(t3, np.diag(color).astype(np.float32))
+    return img * (1 - gray3(t)) + tint(t, color)
 
 
 def paint_background(rng: np.random.Generator, kind: str, scheme: str, pal: dict, w: int, h: int) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cardlens.synth.design import gray3, hsv
+from cardlens.synth.design import gray3, hsv, tint
 
 PRINT_STYLES = ("embossed", "flat", "laser", "silver_on_silver")
 FOILS = ("gold", "silver", "none")
@@ -36,7 +36,7 @@ def apply_print(img: np.ndarray, ink: np.ndarray, style: str, foil: str, ink_col
     if style == "flat":
         m = gray3(ink)
         roi *= 1 - m
-        roi += cv2.transform(m, np.diag(ink_color).astype(np.float32))
+        roi += tint(ink, ink_color)
     elif style == "laser":
         _engrave(roi, ink, light, rng)
     else:
@@ -74,7 +74,7 @@ def _raise(img: np.ndarray, ink: np.ndarray, style: str, foil: str, light: np.nd
             strength = rng.uniform(0.3, 0.5)
         else:
             wear = 0.85 + 0.3 * cv2.GaussianBlur(rng.random(ink.shape, dtype=np.float32), (0, 0), char_size * 0.08 + 0.5)
-            face = np.clip(cv2.transform(gray3(wear), np.diag(fc).astype(np.float32)), 0, 1)
+            face = np.clip(tint(wear, fc), 0, 1)
             strength = rng.uniform(0.2, 0.4)
     # drop shadow of the raised characters on the card
     off = sigma * 1.5

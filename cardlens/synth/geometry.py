@@ -43,15 +43,23 @@ def rounded_rect_mask(width: int, height: int, radius: float | None = None, supe
     """Anti-aliased alpha (float32 0..1) of the rounded ID-1 outline filling ``width x height``."""
     r = corner_radius_px(width, height) if radius is None else radius
     s = supersample
-    big = np.zeros((height * s, width * s), np.uint8)
     rs = int(round(r * s))
-    w, h = width * s, height * s
-    cv2.rectangle(big, (rs, 0), (w - 1 - rs, h - 1), 255, -1)
-    cv2.rectangle(big, (0, rs), (w - 1, h - 1 - rs), 255, -1)
-    for cx, cy in ((rs, rs), (w - 1 - rs, rs), (w - 1 - rs, h - 1 - rs), (rs, h - 1 - rs)):
-        cv2.circle(big, (cx, cy), rs, 255, -1, lineType=cv2.LINE_8)
-    small = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
-    return small.astype(np.float32) / 255.0
+    # only the corner squares are partly covered: supersample just those, everything between them is 1
+    p = min(rs // s + 2, width, height)
+    mask = np.ones((height, width), np.float32)
+    for x0, y0 in ((0, 0), (width - p, 0), (0, height - p), (width - p, height - p)):
+        big = np.zeros((p * s, p * s), np.uint8)
+        _draw_outline(big, width * s, height * s, rs, x0 * s, y0 * s)
+        mask[y0:y0 + p, x0:x0 + p] = cv2.resize(big, (p, p), interpolation=cv2.INTER_AREA) / np.float32(255)
+    return mask
+
+
+def _draw_outline(img: np.ndarray, w: int, h: int, r: int, ox: int, oy: int) -> None:
+    """Fill the ``w x h`` rounded rectangle (corner radius ``r``) into ``img``, whose origin lies at ``(ox, oy)``."""
+    cv2.rectangle(img, (r - ox, -oy), (w - 1 - r - ox, h - 1 - oy), 255, -1)
+    cv2.rectangle(img, (-ox, r - oy), (w - 1 - ox, h - 1 - r - oy), 255, -1)
+    for cx, cy in ((r, r), (w - 1 - r, r), (w - 1 - r, h - 1 - r), (r, h - 1 - r)):
+        cv2.circle(img, (cx - ox, cy - oy), r, 255, -1, lineType=cv2.LINE_8)
 
 
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

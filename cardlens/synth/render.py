@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from cardlens.synth import design as D
@@ -127,8 +128,10 @@ def _glyph(ch: str, font_key: str, size: int) -> tuple[np.ndarray, int, int, flo
     return m, ox, oy, float(load_font(font_key, size).getlength(ch))
 
 
+@lru_cache(maxsize=1024)
 def char_pitch(font_key: str, size: int) -> float:
-    return max(_glyph(d, font_key, size)[3] for d in "0123456789")
+    font = load_font(font_key, size)
+    return max(float(font.getlength(d)) for d in "0123456789")
 
 
 class _Canvas:
@@ -210,7 +213,7 @@ def render_card(spec: CardSpec | int, long_side_px: int = 640) -> RenderedCard:
     num_size = max((f.box[3] - f.box[1] for f in cv.fields if f.kind == "number_group"), default=S * 0.08)
     apply_print(img, cv.ink, spec.print_style, spec.foil, ink_color, rng, float(num_size))
     alpha = rounded_rect_mask(W, H)
-    out = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = cv2.convertScaleAbs(img, alpha=255)  # img is never negative: a saturating, rounding x255
     return RenderedCard(spec, out, alpha, tuple(cv.fields), cv.ids)
 
 

@@ -45,7 +45,8 @@ class SceneSample:
 def _background(kind: str, index: int) -> np.ndarray:
     rng = np.random.default_rng([0xB6, D.hash_kind(kind), index])
     n = BG_SIZE
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    xx = np.arange(n, dtype=np.float32)[None, :]
+    yy = xx.T
     if kind == "wood":
         warp = D.noise_texture("fractal", index % D.TEXTURE_POOL)
         warp = cv2.resize(warp, (n, n))
@@ -57,11 +58,11 @@ def _background(kind: str, index: int) -> np.ndarray:
         p = rng.uniform(3, 7)
         weave = 0.5 + 0.25 * np.sin(xx * 2 * np.pi / p) * np.sign(np.sin(yy * np.pi / p)) + 0.25 * np.sin(yy * 2 * np.pi / p)
         c = D.hsv(rng.random(), rng.uniform(0.1, 0.7), rng.uniform(0.2, 0.8))
-        img = c[None, None] * (0.75 + 0.35 * weave[..., None])
+        img = D.tint(0.75 + 0.35 * weave, c)
     elif kind == "paper":
         g = cv2.resize(D.noise_texture("grain", index % D.TEXTURE_POOL), (n, n))
         c = D.hsv(rng.uniform(0.08, 0.15), rng.uniform(0, 0.15), rng.uniform(0.8, 0.97))
-        img = c[None, None] * (0.92 + 0.1 * g[..., None])
+        img = D.tint(0.92 + 0.1 * g, c)
     elif kind == "marble":
         m = cv2.resize(D.noise_texture("marble", index % D.TEXTURE_POOL), (n, n))
         a, b = D.hsv(rng.random(), rng.uniform(0, 0.2), rng.uniform(0.5, 0.9)), D.hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.15, 0.5))
@@ -79,9 +80,9 @@ def _background(kind: str, index: int) -> np.ndarray:
     else:  # "table": smooth surface with a soft gradient
         c = D.hsv(rng.random(), rng.uniform(0, 0.4), rng.uniform(0.3, 0.95))
         t = (xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / n
-        img = c[None, None] * (0.8 + 0.25 * t[..., None])
+        img = D.tint(0.8 + 0.25 * t, c)
     vign = 1 - 0.35 * (((xx / n - 0.5) ** 2 + (yy / n - 0.5) ** 2) * rng.uniform(0, 2))
-    img = np.clip(img * vign[..., None], 0, 1)
+    img = np.clip(img * D.gray3(vign), 0, 1)
     out = (img * 255).astype(np.uint8)
     out.setflags(write=False)
     return out
@@ -95,15 +96,15 @@ def background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, str]:
     x0, y0 = int(rng.integers(0, n - c + 1)), int(rng.integers(0, n - c + 1))
     img = cv2.resize(src[y0:y0 + c, x0:x0 + c], (imgsz, imgsz), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.5:
-        img = img[:, ::-1]
+        img = cv2.flip(img, 1)
     gain = rng.uniform(0.8, 1.2, size=3)
-    img = cv2.transform(np.ascontiguousarray(img), np.diag(gain).astype(np.float32))
+    img = cv2.transform(img, np.diag(gain).astype(np.float32))
     return img, kind
 
 
 # ------------------------------------------------------------------ distractors and occluders
 def _paste_quad(dst: np.ndarray, src: np.ndarray, quad: np.ndarray) -> None:
-    """Warp ``src`` onto ``quad`` of ``dst`` (in place), working only inside the quad's bounding box."""
+    """Warp RGBA ``src`` onto ``quad`` of RGB ``dst`` (in place), working only inside the quad's bounding box."""
     h, w = src.shape[:2]
     box = polygon_clip_box(quad, dst.shape[1], dst.shape[0])
     if box is None:
@@ -113,10 +114,10 @@ def _paste_quad(dst: np.ndarray, src: np.ndarray, quad: np.ndarray) -> None:
     H = homography(design_corners(w, h), quad - [x0, y0])
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpPerspective(src, cv2_matrix(H), size, flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), cv2_matrix(H), size, flags=cv2.INTER_LINEAR)
     roi = dst[y0:y1, x0:x1]
-    m3 = cv2.merge([mask, mask, mask])
-    roi[:] = cv2.add(cv2.multiply(roi, 255 - m3, scale=1 / 255), cv2.multiply(warped, m3, scale=1 / 255))
+    m3 = D.gray3(warped[..., 3])
+    rgb = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)
+    roi[:] = cv2.add(cv2.multiply(roi, 255 - m3, scale=1 / 255), cv2.multiply(rgb, m3, scale=1 / 255))
 
 
 def _random_quad(rng: np.random.Generator, imgsz: int, w: int, h: int, scale: float) -> np.ndarray:
@@ -137,7 +138,8 @@ PAPER_POOL = 16
 
 @lru_cache(maxsize=PAPER_POOL * 3)
 def _paper_item_pooled(kind: str, index: int) -> np.ndarray:
-    """A business card, receipt or sticky note with text (no payment-card features); pooled per process."""
+    """A business card, receipt or sticky note with text (no payment-card features), opaque RGBA; pooled
+    per process."""
     import random as _random
 
     rng = np.random.default_rng([0x9A, D.hash_kind(kind), index])
@@ -166,7 +168,7 @@ def _paper_item_pooled(kind: str, index: int) -> np.ndarray:
         sz = rnd.randint(12, 26)
         D.draw_text(img, t[:40], fk, sz, 12, y, ink)
         y += int(sz * 1.5)
-    return (img * 255).astype(np.uint8)
+    return cv2.cvtColor((img * 255).astype(np.uint8), cv2.COLOR_RGB2RGBA)
 
 
 def add_distractors(rng: np.random.Generator, img: np.ndarray, imgsz: int, n: int) -> list[str]:
@@ -178,16 +180,27 @@ def add_distractors(rng: np.random.Generator, img: np.ndarray, imgsz: int, n: in
 
             rnd = _random.Random(int(rng.integers(1 << 31)))
             t = " ".join(random_digits(rnd, 4) for _ in range(rnd.randint(2, 4))) if rnd.random() < 0.5 else small_print(rnd, 4)
-            f = img.astype(np.float32) / 255
-            D.draw_text(f, t, "liberation_sans_bold", int(imgsz * rng.uniform(0.03, 0.07)),
-                        int(rng.integers(0, imgsz // 2)), int(rng.integers(20, imgsz)), D.hsv(rng.random(), 0.5, rng.uniform(0, 1)))
-            img[:] = (f * 255).astype(np.uint8)
+            _draw_text_u8(img, t, "liberation_sans_bold", int(imgsz * rng.uniform(0.03, 0.07)),
+                          int(rng.integers(0, imgsz // 2)), int(rng.integers(20, imgsz)), D.hsv(rng.random(), 0.5, rng.uniform(0, 1)))
         else:
             item = _paper_item(rng, "business" if kind == "business_card" else kind)
             scale = imgsz * rng.uniform(0.25, 0.7) / max(item.shape[:2])
             _paste_quad(img, item, _random_quad(rng, imgsz, item.shape[1], item.shape[0], scale))
         kinds.append(kind)
     return kinds
+
+
+def _draw_text_u8(img: np.ndarray, text: str, font_key: str, size: int, x: int, baseline: int, color) -> None:
+    """:func:`design.draw_text` onto a uint8 image, converting only the text's box to float."""
+    m, ox, oy = D.text_mask(text, font_key, size)
+    x0, y0 = max(0, x + ox), max(0, baseline + oy)
+    x1, y1 = min(img.shape[1], x + ox + m.shape[1]), min(img.shape[0], baseline + oy + m.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi = img[y0:y1, x0:x1]
+    f = roi.astype(np.float32) / 255
+    D.draw_text(f, text, font_key, size, x - x0, baseline - y0, color)
+    roi[:] = cv2.convertScaleAbs(f, alpha=255)
 
 
 def draw_fingers(rng: np.random.Generator, img: np.ndarray, corners: np.ndarray, card_long: float) -> np.ndarray:
@@ -235,28 +248,64 @@ def draw_fingers(rng: np.random.Generator, img: np.ndarray, corners: np.ndarray,
 
 
 # ------------------------------------------------------------------ lighting
-def add_glare(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray) -> None:
-    """A specular streak or hot spot on the card surface (inside the card outline only)."""
+def add_glare(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray, size: int) -> None:
+    """A specular streak or hot spot on the card surface (inside the card outline only). ``img`` and ``alpha``
+    may be any window of the scene holding the card; ``size`` (the scene width) scales the glare."""
     ys, xs = np.nonzero(alpha > 0.5)
     if not len(xs):
         return
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-    full, img, alpha = img, img[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
-    xs, ys = xs - x0, ys - y0
-    h, w = full.shape[:2]
-    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]].astype(np.float32)
+    img, alpha = img[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
+    xx = np.arange(x1 - x0, dtype=np.float32)[None, :]
+    yy = np.arange(y1 - y0, dtype=np.float32)[:, None]
     i = int(rng.integers(len(xs)))
-    cx, cy = xs[i], ys[i]
+    cx, cy = np.float32(xs[i] - x0), np.float32(ys[i] - y0)
     ang = rng.uniform(0, np.pi)
-    d = (xx - cx) * np.cos(ang) + (yy - cy) * np.sin(ang)
     if rng.random() < 0.6:
-        width = rng.uniform(0.01, 0.06) * w
-        g = np.exp(-(d ** 2) / (2 * width ** 2))
+        width = rng.uniform(0.01, 0.06) * size
+        d = (xx - cx) * np.float32(np.cos(ang)) + (yy - cy) * np.float32(np.sin(ang))
+        g = np.exp(-(d ** 2) / np.float32(2 * width ** 2))
     else:
-        r = rng.uniform(0.03, 0.15) * w
-        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r ** 2))
-    g = g * alpha * rng.uniform(0.4, 0.95)
-    img[:] = np.clip(img + (255 - img.astype(np.float32)) * g[..., None], 0, 255).astype(np.uint8)
+        r = rng.uniform(0.03, 0.15) * size
+        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / np.float32(2 * r ** 2))
+    g *= alpha * np.float32(rng.uniform(0.4, 0.95))
+    img[:] = cv2.convertScaleAbs(img + (255 - img.astype(np.float32)) * D.gray3(g))
+
+
+def _composite_card(rng: np.random.Generator, region: np.ndarray, card: RenderedCard, H: np.ndarray, edge: float,
+                    effects: bool) -> np.ndarray:
+    """Warp ``card`` through ``H`` (card -> ``region`` pixels) onto ``region`` in place, with its soft shadow
+    and uneven light; returns the card's coverage of ``region``."""
+    size = (region.shape[1], region.shape[0])
+    # alpha rides along as an 8-bit fourth channel: one warp instead of two (render_card's alpha is 8-bit anyway)
+    rgba = cv2.merge([*cv2.split(card.image), cv2.convertScaleAbs(card.alpha, alpha=255)])
+    warped = cv2.warpPerspective(rgba, cv2_matrix(H), size, flags=cv2.INTER_LINEAR)
+    a = warped[..., 3] * np.float32(1 / 255)
+    out = region.astype(np.float32)
+    if effects and rng.random() < 0.7:  # soft shadow under the card
+        k = max(3, int(edge * rng.uniform(0.01, 0.04)))
+        off = np.int32(rng.integers(-k, k + 1, 2))
+        sh = _wide_blur(np.roll(a, tuple(off), (1, 0)), k)
+        out *= D.gray3(1 - np.float32(rng.uniform(0.3, 0.6)) * sh)
+    face = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB).astype(np.float32)
+    if effects and rng.random() < 0.25:  # uneven light across the card (a shadow edge)
+        xx = np.arange(size[0], dtype=np.float32)[None, :]
+        yy = np.arange(size[1], dtype=np.float32)[:, None]
+        t = np.clip((xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / max(size) + rng.uniform(-0.3, 0.3), 0, 1)
+        face *= D.gray3(1 - np.float32(rng.uniform(0.2, 0.5)) * t)
+    a3 = D.gray3(a)
+    region[:] = cv2.convertScaleAbs(out * (1 - a3) + face * a3)
+    return a
+
+
+def _wide_blur(m: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a one-channel map; wide ones run on a downscaled copy (the result is smooth anyway)."""
+    f = int(sigma // 4)
+    if f < 2:
+        return cv2.GaussianBlur(m, (0, 0), sigma)
+    h, w = m.shape
+    small = cv2.resize(m, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / f), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # ------------------------------------------------------------------ card placement
@@ -314,36 +363,16 @@ def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | N
     cw, ch = card.size
     H = homography(design_corners(cw, ch), dst)
     box = polygon_clip_box(dst, imgsz, imgsz)
+    full_alpha = np.zeros((imgsz, imgsz), np.float32)
     if box is not None:
         x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
         x1, y1 = min(imgsz, int(np.ceil(box[2])) + 1), min(imgsz, int(np.ceil(box[3])) + 1)
         T = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
-        M = cv2_matrix(T @ H)
-        roi = (x1 - x0, y1 - y0)
-        warped = cv2.warpPerspective(card.image, M, roi, flags=cv2.INTER_LINEAR)
-        a = cv2.warpPerspective(card.alpha, M, roi, flags=cv2.INTER_LINEAR)
-        region = img[y0:y1, x0:x1].astype(np.float32)
-        # soft shadow under the card
-        if effects and rng.random() < 0.7:
-            k = max(3, int(edge * rng.uniform(0.01, 0.04)))
-            off = np.int32(rng.integers(-k, k + 1, 2))
-            sh = cv2.GaussianBlur(np.roll(a, tuple(off), (1, 0)), (0, 0), k)
-            region *= 1 - rng.uniform(0.3, 0.6) * sh[..., None]
-        if effects and rng.random() < 0.25:  # uneven light across the card (a shadow edge)
-            yy, xx = np.mgrid[0:roi[1], 0:roi[0]].astype(np.float32)
-            t = np.clip((xx * rng.uniform(-1, 1) + yy * rng.uniform(-1, 1)) / max(roi) + rng.uniform(-0.3, 0.3), 0, 1)
-            lit = 1 - rng.uniform(0.2, 0.5) * t
-            wf = warped.astype(np.float32) * lit[..., None]
-        else:
-            wf = warped.astype(np.float32)
-        region = region * (1 - a[..., None]) + wf * a[..., None]
-        img[y0:y1, x0:x1] = np.clip(region, 0, 255).astype(np.uint8)
-        full_alpha = np.zeros((imgsz, imgsz), np.float32)
+        region = img[y0:y1, x0:x1]
+        a = _composite_card(rng, region, card, T @ H, edge, effects)
         full_alpha[y0:y1, x0:x1] = a
         if effects and rng.random() < 0.35:
-            add_glare(rng, img, full_alpha)
-    else:
-        full_alpha = np.zeros((imgsz, imgsz), np.float32)
+            add_glare(rng, region, a, imgsz)
     occ = np.zeros((imgsz, imgsz), np.float32)
     occluded = False
     if occluders and rng.random() < 0.25:
