@@ -50,3 +50,12 @@ def realcards():
     import json
 
     return [json.loads(line) for line in labels.read_text().splitlines() if line.strip()]
+
+
+def need(module: str) -> None:
+    """Skip when an optional dependency is absent, without importing it (importing ultralytics before
+    cardlens.offline has configured it would itself probe the network)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (install cardlens[all])")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need
 
 from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
 from cardlens.errors import ImageError, ModelError
@@ -70,7 +71,7 @@ def test_upside_down_card_keeps_design_order(onnx_det, example):
 
 
 def test_onnx_and_torch_agree(onnx_det, example):
-    pytest.importorskip("ultralytics")
+    need("ultralytics")
     torch_det = CardDetector.load(runtime="torch")
     a, b = onnx_det.detect(example[0]), torch_det.detect(example[0])
     assert len(a) == len(b) >= 1

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import need
 
 from cardlens.offline import INTEGRATIONS_OFF, configure_offline
 
@@ -23,7 +24,7 @@ def test_configure_offline_sets_env_settings_and_font(tmp_path, monkeypatch):
 
 def test_ultralytics_imports_offline_without_network(tmp_path):
     """In a fresh interpreter with sockets disabled: import via cardlens, check settings and font."""
-    pytest.importorskip("ultralytics")
+    need("ultralytics")
     code = f"""
 import socket, json
 def refuse(*a, **k): raise RuntimeError("network attempted")

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     d.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     d.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as 0")
     d.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    d.add_argument("--init", default=None,
+                   help="start from earlier cardlens detector weights (model.pt) instead of random init")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=run_detector)
     for name, issue in (("fields", "#5"), ("recognizer", "#5")):
@@ -47,7 +49,8 @@ def run_detector(args: argparse.Namespace) -> int:
         raise UsageError("--imgsz must be a multiple of 32 between 256 and 384")
     result = train_detector(DetectorTrainConfig(
         data=args.data, out=args.out, scale=args.scale, imgsz=args.imgsz, epochs=args.epochs, batch=args.batch,
-        seed=args.seed, workers=args.workers, threads=args.threads, resume=args.resume, device=args.device))
+        seed=args.seed, workers=args.workers, threads=args.threads, resume=args.resume, init=args.init,
+        device=args.device))
     if args.json:
         print(json.dumps(asdict(result)))
     else:

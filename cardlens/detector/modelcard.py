@@ -44,10 +44,11 @@ def write_model_card(folder: Path, info: dict) -> Path:
         "",
         "## How it was made",
         "",
-        f"- Data: `{info['data_command']}` (generator at commit `{info['data_commit']}`): "
-        f"{info['data_train']} train / {info['data_val']} val scenes, {info['data_negatives']} without a card.",
-        f"- Training: `{info['train_command']}` — {info['epochs']} epochs, {info['train_minutes']:.0f} min on "
-        f"{info['train_host']}.",
+        *[f"- Stage {i}: data `{st['data_command']}` ({st['data_train']} train / {st['data_val']} val scenes, "
+          f"{st['data_negatives']} without a card); training `{st['train_command']}` — {st['epochs']} epochs, "
+          f"{st['train_minutes']:.0f} min on {info['train_host']}."
+          for i, st in enumerate(info["stages"], 1)],
+        f"- Code: data engine and trainer at commit `{info['data_commit']}`.",
         f"- Input {info['imgsz']}×{info['imgsz']} RGB, letterbox pad 114, scale 1/255; raw output (1, 17, N).",
         f"- Size: {info['params']:,} parameters, {info['gflops']} GFLOPs at {info['imgsz']} px.",
         "",

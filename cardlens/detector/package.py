@@ -1,6 +1,6 @@
 """Finish a trained detector folder: model card with complexity, latency and eval figures.
 
-``python -m cardlens.detector.package OUT --data DATA --seed S --n N --epochs E [--install]``
+``python -m cardlens.detector.package OUT --stage RUN:DATA:SEED:N [--stage ...] [--install]``
 (``--install`` copies the shipped files into ``cardlens/models/card-detector``).
 """
 
@@ -36,39 +36,48 @@ def measure_latency(folder: Path, runtime: str, runs: int = 30) -> float:
     return float(np.median(times))
 
 
+def _stage(run_dir: str, data_dir: str, seed: str, n: str) -> dict:
+    run, data = Path(run_dir), Path(data_dir)
+    spec = ModelSpec.load(run / "spec.json")
+    train = spec.extra.get("train", {})
+    summary = json.loads((run / "train_summary.json").read_text())
+    n_val = len(list((data / "images" / "val").glob("*.jpg")))
+    n_neg = sum(1 for p in (data / "labels").rglob("*.txt") if not p.read_text().strip())
+    init = " --init PREVIOUS/model.pt" if train.get("init") else ""
+    return {
+        "data_command": f"cardlens synth detector --out DATA --n {n} --seed {seed} --workers 2 --imgsz 416",
+        "data_train": int(n) - n_val, "data_val": n_val, "data_negatives": n_neg,
+        "train_command": (f"cardlens train detector --data DATA/data.yaml --out OUT --scale {train.get('scale')} "
+                          f"--imgsz {spec.input_size[0]} --epochs {train.get('epochs')} --seed {train.get('seed')} "
+                          f"--workers 2{init}"),
+        "epochs": train.get("epochs"), "train_minutes": summary["seconds"] / 60,
+        "last_epoch_metrics": summary.get("metrics"),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cardlens.detector.package")
     ap.add_argument("out")
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--n", type=int, required=True)
-    ap.add_argument("--epochs", type=int, required=True)
+    ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N",
+                    help="one per training stage, in order (the last one is the packaged model)")
     ap.add_argument("--install", action="store_true")
     args = ap.parse_args(argv)
-    out, data = Path(args.out), Path(args.data)
+    out = Path(args.out)
     spec = ModelSpec.load(out / "spec.json")
-    summary = json.loads((out / "train_summary.json").read_text())
     evaluation = json.loads((out / "eval.json").read_text())
-    train = spec.extra.get("train", {})
-    n_val = len(list((data / "images" / "val").glob("*.jpg")))
-    n_neg = sum(1 for p in (data / "labels").rglob("*.txt") if not p.read_text().strip())
     imgsz = spec.input_size[0]
+    stages = [_stage(*item.split(":")) for item in args.stage]
     info = {
         "name": spec.name,
         "imgsz": imgsz,
-        "data_command": f"cardlens synth detector --out DIR --n {args.n} --seed {args.seed} --workers 2 --imgsz 416",
+        "stages": stages,
         "data_commit": git_commit(Path(__file__).resolve().parents[2]),
-        "data_train": args.n - n_val, "data_val": n_val, "data_negatives": n_neg,
-        "train_command": (f"cardlens train detector --data DIR/data.yaml --out OUT --scale {train.get('scale')} "
-                          f"--imgsz {imgsz} --epochs {args.epochs} --seed {train.get('seed')} --workers 2"),
-        "epochs": args.epochs, "train_minutes": summary["seconds"] / 60,
         "train_host": f"{platform.machine()} CPU, 2 cores",
         **model_complexity(out / "model.pt", imgsz),
         "files": [(f, (out / f).stat().st_size, sha256_of(out / f)) for f in ("model.onnx", "model.pt")],
         "synthetic_val": evaluation.get("synthetic_val"),
         "realcards": evaluation.get("realcards") if isinstance(evaluation.get("realcards"), dict) else None,
         "latency_ms": {f"{rt} 1 thread": measure_latency(out, rt) for rt in ("onnx", "torch")},
-        "train_metrics_last_epoch": summary.get("metrics"),
     }
     write_model_card(out, info)
     if args.install:

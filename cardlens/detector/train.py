@@ -54,6 +54,7 @@ class DetectorTrainConfig:
     workers: int = 2
     threads: int | None = None
     resume: bool = False
+    init: str | None = None        # start from these cardlens detector weights instead of random init
     device: str = "cpu"
     overrides: dict = field(default_factory=dict)
 
@@ -69,12 +70,14 @@ class DetectorTrainResult:
     metrics: dict
 
 
-def _ultralytics_model(scale: str, workdir: Path):
+def _ultralytics_model(scale: str, workdir: Path, init: str | None = None):
     from cardlens.offline import import_ultralytics
 
     import_ultralytics()
     from ultralytics import YOLO
 
+    if init:  # our own earlier weights: a continued run (still nothing pretrained elsewhere)
+        return YOLO(str(init), task="pose")
     # ultralytics picks the scale from the file name suffix (card-pose-t.yaml → scale 't').
     cfg = workdir / f"card-pose-{scale}.yaml"
     shutil.copyfile(ARCH, cfg)
@@ -137,7 +140,7 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
     else:
         if cfg.resume:
             log.warning("nothing to resume at %s; starting a new run", last)
-        model = _ultralytics_model(cfg.scale, out)
+        model = _ultralytics_model(cfg.scale, out, init=cfg.init)
         model.add_callback("on_fit_epoch_end", _progress_printer(t0))
         params = {**TRAIN_DEFAULTS, **cfg.overrides}
         model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, seed=cfg.seed,

@@ -1,0 +1,44 @@
+"""A tiny end-to-end training run through the CLI: proves the wiring, offline."""
+
+import json
+
+import pytest
+from conftest import need
+
+from cardlens.cli import main
+
+
+@pytest.mark.timeout(600)
+def test_train_detector_tiny_run_offline(tmp_path, capsys, no_network):
+    need("ultralytics")
+    data = tmp_path / "data"
+    assert main(["synth", "detector", "--out", str(data), "--n", "12", "--seed", "3", "--workers", "1",
+                 "--imgsz", "256", "--no-progress"]) == 0
+    out = tmp_path / "model"
+    code = main(["train", "detector", "--data", str(data / "data.yaml"), "--out", str(out), "--imgsz", "256",
+                 "--epochs", "1", "--batch", "4", "--workers", "0", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["epochs"] == 1
+    from cardlens.detector.model import CardDetector
+    from cardlens.modelspec import ModelSpec, sha256_of
+
+    spec = ModelSpec.load(out / "spec.json")
+    assert spec.sha256 == sha256_of(out / "model.onnx")
+    assert spec.extra["torch_sha256"] == sha256_of(out / "model.pt")
+    assert spec.extra["train"]["epochs"] == 1 and "data" not in spec.extra["train"]
+    for runtime in ("onnx", "torch"):
+        det = CardDetector.load(out, runtime=runtime)
+        assert isinstance(det.detect(str(next((data / "images" / "train").glob("*.jpg")))), list)
+
+
+def test_train_rejects_bad_size(tmp_path, capsys):
+    assert main(["train", "detector", "--data", "x.yaml", "--out", str(tmp_path), "--imgsz", "500"]) == 2
+    assert "--imgsz" in capsys.readouterr().err
+
+
+def test_train_missing_data_is_one_line(tmp_path, capsys):
+    need("ultralytics")
+    assert main(["train", "detector", "--data", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "dataset YAML not found" in err and "Traceback" not in err
