@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N",
                     help="one per training stage, in order (the last one is the packaged model)")
     ap.add_argument("--install", action="store_true")
+    ap.add_argument("--no-latency", action="store_true", help="skip latency (e.g. while other jobs load the CPU)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     spec = ModelSpec.load(out / "spec.json")
@@ -77,7 +78,8 @@ def main(argv=None) -> int:
         "files": [(f, (out / f).stat().st_size, sha256_of(out / f)) for f in ("model.onnx", "model.pt")],
         "synthetic_val": evaluation.get("synthetic_val"),
         "realcards": evaluation.get("realcards") if isinstance(evaluation.get("realcards"), dict) else None,
-        "latency_ms": {f"{rt} 1 thread": measure_latency(out, rt) for rt in ("onnx", "torch")},
+        "latency_ms": None if args.no_latency else
+        {f"{rt} 1 thread": measure_latency(out, rt) for rt in ("onnx", "torch")},
     }
     write_model_card(out, info)
     if args.install:
