@@ -143,6 +143,8 @@ def train_detector(cfg: DetectorTrainConfig) -> DetectorTrainResult:
         model = _ultralytics_model(cfg.scale, out, init=cfg.init)
         model.add_callback("on_fit_epoch_end", _progress_printer(t0))
         params = {**TRAIN_DEFAULTS, **cfg.overrides}
+        if cfg.init:  # ultralytics drops the loaded weights when pretrained=False
+            params["pretrained"] = True
         model.train(data=str(data), epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch, seed=cfg.seed,
                     workers=cfg.workers, device=cfg.device, project=str(out), name="run", exist_ok=True, **params)
     seconds = time.time() - t0
