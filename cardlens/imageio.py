@@ -17,7 +17,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file into uint8 BGR, with errors that name the file and what is wrong."""
-    import cv2
 
     p = Path(path)
     if not p.exists():

@@ -22,4 +22,6 @@ $PY -m cardlens train detector --data "$D1/data.yaml" --out "$R1" --scale "$SCAL
 $PY -m cardlens train detector --data "$D2/data.yaml" --out "$R2" --scale "$SCALE" --imgsz "$IMGSZ" \
     --epochs "$S2_EPOCHS" --seed 0 --workers 2 --init "$R1/model.pt"
 $PY -m cardlens eval detector --model "$R2" --data "$D2/data.yaml" --json --out "$R2/eval.json" > /dev/null
-$PY -m cardlens.detector.package "$R2" --stage "$R1:$D1:$S1_SEED:$S1_N" --stage "$R2:$D2:$S2_SEED:$S2_N" --install
+COMMIT=$(git rev-parse --short HEAD)
+$PY -m cardlens.detector.package "$R2" --stage "$R1:$D1:$S1_SEED:$S1_N:$COMMIT" \
+    --stage "$R2:$D2:$S2_SEED:$S2_N:$COMMIT" --install

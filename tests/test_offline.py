@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from conftest import need
 
 from cardlens.offline import INTEGRATIONS_OFF, configure_offline
@@ -25,7 +24,7 @@ def test_configure_offline_sets_env_settings_and_font(tmp_path, monkeypatch):
 def test_ultralytics_imports_offline_without_network(tmp_path):
     """In a fresh interpreter with sockets disabled: import via cardlens, check settings and font."""
     need("ultralytics")
-    code = f"""
+    code = """
 import socket, json
 def refuse(*a, **k): raise RuntimeError("network attempted")
 socket.getaddrinfo = refuse
@@ -35,8 +34,8 @@ ultralytics = import_ultralytics()
 from ultralytics.utils import SETTINGS, is_online, USER_CONFIG_DIR
 from ultralytics.utils.checks import check_font
 import ultralytics.utils as u
-print(json.dumps({{"sync": SETTINGS["sync"], "online": is_online(), "autoinstall": u.AUTOINSTALL,
-                   "font": str(check_font("Arial.ttf")), "dir": str(USER_CONFIG_DIR)}}))
+print(json.dumps({"sync": SETTINGS["sync"], "online": is_online(), "autoinstall": u.AUTOINSTALL,
+                   "font": str(check_font("Arial.ttf")), "dir": str(USER_CONFIG_DIR)}))
 """
     env = {**os.environ, "CARDLENS_CACHE": str(tmp_path)}
     env.pop("YOLO_CONFIG_DIR", None)

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
     p.add_argument("--reveal", action="store_true", help="show full card numbers (never logged)")
     p.add_argument("--no-ocr", action="store_true", help="locate the card only")
+    p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
+                   help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             image = load_image(path)
-            scanner = scanner or (CardScanner(reader=None) if args.no_ocr else CardScanner())
+            scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else "auto")
             result = scanner.scan(image)
         except CardlensError as exc:
             if len(paths) == 1:

@@ -60,9 +60,9 @@ class CardDetector:
         raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
-               max_det: int | None = None) -> list[CardDetection]:
-        """All cards in ``image`` (path, bytes, PIL or BGR array), best first."""
-        img = load_image(image)
+               max_det: int | None = None, color: str = "bgr") -> list[CardDetection]:
+        """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``)."""
+        img = load_image(image, color=color)
         s = self.spec
         padded, lb = letterbox(img, tuple(s.input_size), s.pad_value)
         x = to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)

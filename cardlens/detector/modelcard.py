@@ -44,11 +44,11 @@ def write_model_card(folder: Path, info: dict) -> Path:
         "",
         "## How it was made",
         "",
-        *[f"- Stage {i}: data `{st['data_command']}` ({st['data_train']} train / {st['data_val']} val scenes, "
+        *[f"- Stage {i}: data `{st['data_command']}` at commit `{st['data_commit']}` ({st['data_train']} train / {st['data_val']} val scenes, "
           f"{st['data_negatives']} without a card); training `{st['train_command']}` — {st['epochs']} epochs, "
           f"{st['train_minutes']:.0f} min on {info['train_host']}."
           for i, st in enumerate(info["stages"], 1)],
-        f"- Code: data engine and trainer at commit `{info['data_commit']}`.",
+        f"- Packaged at commit `{info['code_commit']}`.",
         f"- Input {info['imgsz']}×{info['imgsz']} RGB, letterbox pad 114, scale 1/255; raw output (1, 17, N).",
         f"- Size: {info['params']:,} parameters, {info['gflops']} GFLOPs at {info['imgsz']} px.",
         "",
@@ -80,6 +80,8 @@ def write_model_card(folder: Path, info: dict) -> Path:
     if info.get("latency_ms"):
         lines += ["", "Latency on this host (1 thread, ms per frame incl. pre/post-processing): "
                   + ", ".join(f"{k} {v:.1f}" for k, v in info["latency_ms"].items())]
+    if info.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in info["notes"]]
     lines += ["", f"_Written {date.today().isoformat()} on {platform.machine()} / Python {platform.python_version()}._", ""]
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines))

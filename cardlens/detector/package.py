@@ -36,7 +36,26 @@ def measure_latency(folder: Path, runtime: str, runs: int = 30) -> float:
     return float(np.median(times))
 
 
-def _stage(run_dir: str, data_dir: str, seed: str, n: str) -> dict:
+def set_threshold(folder: Path, conf: float) -> None:
+    """Rewrite the score threshold in the ONNX metadata and spec.json (and the ONNX sha256)."""
+    from dataclasses import replace
+
+    import onnx
+
+    from cardlens.modelspec import METADATA_KEY
+
+    spec = ModelSpec.load(folder / "spec.json")
+    thresholds = {**spec.thresholds, "conf": conf}
+    path = folder / spec.weights
+    model = onnx.load(str(path))
+    meta = {p.key: p for p in model.metadata_props}
+    inner = ModelSpec.from_json(meta[METADATA_KEY].value)
+    meta[METADATA_KEY].value = replace(inner, thresholds=thresholds).to_json()
+    onnx.save(model, str(path))
+    replace(spec, thresholds=thresholds).with_weights(path).save(folder / "spec.json")
+
+
+def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> dict:
     run, data = Path(run_dir), Path(data_dir)
     spec = ModelSpec.load(run / "spec.json")
     train = spec.extra.get("train", {})
@@ -46,6 +65,7 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str) -> dict:
     init = " --init PREVIOUS/model.pt" if train.get("init") else ""
     return {
         "data_command": f"cardlens synth detector --out DATA --n {n} --seed {seed} --workers 2 --imgsz 416",
+        "data_commit": data_commit,
         "data_train": int(n) - n_val, "data_val": n_val, "data_negatives": n_neg,
         "train_command": (f"cardlens train detector --data DATA/data.yaml --out OUT --scale {train.get('scale')} "
                           f"--imgsz {spec.input_size[0]} --epochs {train.get('epochs')} --seed {train.get('seed')} "
@@ -58,12 +78,17 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cardlens.detector.package")
     ap.add_argument("out")
-    ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N",
+    ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N:DATA_COMMIT",
                     help="one per training stage, in order (the last one is the packaged model)")
     ap.add_argument("--install", action="store_true")
+    ap.add_argument("--conf", type=float, default=None,
+                    help="set the score threshold (chosen on a synthetic tuning split) in both specs")
+    ap.add_argument("--note", action="append", default=[], help="a line for the model card's notes")
     ap.add_argument("--no-latency", action="store_true", help="skip latency (e.g. while other jobs load the CPU)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.conf is not None:
+        set_threshold(out, args.conf)
     spec = ModelSpec.load(out / "spec.json")
     evaluation = json.loads((out / "eval.json").read_text())
     imgsz = spec.input_size[0]
@@ -72,12 +97,13 @@ def main(argv=None) -> int:
         "name": spec.name,
         "imgsz": imgsz,
         "stages": stages,
-        "data_commit": git_commit(Path(__file__).resolve().parents[2]),
+        "code_commit": git_commit(Path(__file__).resolve().parents[2]),
         "train_host": f"{platform.machine()} CPU, 2 cores",
         **model_complexity(out / "model.pt", imgsz),
         "files": [(f, (out / f).stat().st_size, sha256_of(out / f)) for f in ("model.onnx", "model.pt")],
         "synthetic_val": evaluation.get("synthetic_val"),
         "realcards": evaluation.get("realcards") if isinstance(evaluation.get("realcards"), dict) else None,
+        "notes": args.note,
         "latency_ms": None if args.no_latency else
         {f"{rt} 1 thread": measure_latency(out, rt) for rt in ("onnx", "torch")},
     }

@@ -103,7 +103,7 @@ class _NumberCandidate:
 
 def _number_candidates(lines: list[list[TextBox]]) -> list[_NumberCandidate]:
     per_line = []
-    for i, line in enumerate(lines):
+    for line in lines:
         tokens = [(d, b.confidence) for b in line if (d := _token_digits(b.text))]
         digits = "".join(d for d, _ in tokens)
         conf = min((c for _, c in tokens), default=0.0)
