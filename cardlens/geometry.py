@@ -9,6 +9,10 @@ ID1_HEIGHT_MM = 53.98
 ID1_CORNER_RADIUS_MM = 3.18
 ID1_ASPECT = ID1_WIDTH_MM / ID1_HEIGHT_MM  # ≈ 1.586
 
+# Corner order everywhere (labels, detector output, rectification): the card design's top-left first,
+# then clockwise.
+CORNER_ORDER = ("top_left", "top_right", "bottom_right", "bottom_left")
+
 # Canonical rectified size (landscape). Portrait designs use the transpose.
 RECTIFIED_LANDSCAPE = (856, 540)  # width, height: 10 px per mm
 

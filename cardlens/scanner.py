@@ -14,7 +14,6 @@ import numpy as np
 
 from cardlens.detector.contour import locate_card
 from cardlens.detector.types import CardDetection
-from cardlens.errors import DependencyError
 from cardlens.geometry import rectify
 from cardlens.imageio import load_image
 from cardlens.logs import get_logger
@@ -97,8 +96,3 @@ class CardScanner:
         log.debug("read %d text boxes", len(boxes))
         return ScanResult(True, fields.number, fields.expiry, fields.name, corners, det.confidence, (w, h),
                           self.engine, timer.result(), tuple(notes))
-
-
-def require_reader(scanner: CardScanner) -> None:
-    if scanner.reader is None:
-        raise DependencyError("no OCR engine available; install with: pip install 'cardlens[ocr-baselines]'")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CORNER_ORDER = ("top_left", "top_right", "bottom_right", "bottom_left")  # of the card design, clockwise
+from cardlens.geometry import CORNER_ORDER  # noqa: F401  (re-exported: part of the detector's API)
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,12 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-ID1_WIDTH_MM = 85.60
-ID1_HEIGHT_MM = 53.98
-ID1_CORNER_RADIUS_MM = 3.18
-ID1_ASPECT = ID1_WIDTH_MM / ID1_HEIGHT_MM  # long side / short side, about 1.586
+from cardlens.geometry import CORNER_ORDER, ID1_ASPECT, ID1_CORNER_RADIUS_MM, ID1_HEIGHT_MM, ID1_WIDTH_MM  # noqa: F401
 
-CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
+CORNER_NAMES = CORNER_ORDER
 
 
 def card_size_px(long_side_px: int, portrait: bool = False) -> tuple[int, int]:
