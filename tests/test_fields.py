@@ -56,3 +56,16 @@ def test_dates_are_not_numbers_and_short_strings_ignored():
 def test_lines_grouping_order():
     lines = group_lines([box(300, 100, 400, 130, "B"), box(10, 102, 100, 128, "A"), box(10, 10, 100, 40, "T")])
     assert [[b.text for b in line] for line in lines] == [["T"], ["A", "B"]]
+
+
+def test_name_with_digit_lookalikes_and_brand_on_same_line():
+    boxes = [box(60, 270, 700, 320, "4426 2030 8450 8884"),
+             box(51, 440, 122, 477, "MEI"), box(133, 439, 283, 475, "0' NEILL"), box(669, 441, 835, 509, "VISA")]
+    f = assemble_fields(boxes, CARD)
+    assert f.name.value == "MEI O' NEILL"
+
+
+def test_mostly_digit_tokens_are_not_names():
+    f = assemble_fields([box(60, 270, 700, 320, "4426 2030 8450 8884"), box(51, 440, 300, 477, "1800 555 0199")],
+                        CARD)
+    assert f.name is None

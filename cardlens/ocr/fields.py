@@ -17,6 +17,8 @@ from cardlens.results import CardName, CardNumber
 # Only within tokens that are mostly digits: letters OCR commonly reads in place of digits.
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5",
                                    "s": "5", "B": "8", "Z": "2", "z": "2", "G": "6", "b": "6"})
+# The reverse, within tokens that are mostly letters (a name line): digits OCR reads in place of letters.
+_LETTER_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B"})
 NAME_STOPWORDS = frozenset(
     "VALID THRU GOOD THROUGH EXPIRES EXPIRY END MONTH YEAR MEMBER SINCE FROM DEBIT CREDIT BANK VISA "
     "MASTERCARD MAESTRO AMERICAN EXPRESS DISCOVER UNIONPAY JCB DINERS CLUB MIR RUPAY PLATINUM GOLD "
@@ -124,9 +126,16 @@ def _number_candidates(lines: list[list[TextBox]]) -> list[_NumberCandidate]:
     return out
 
 
+def _as_name_token(text: str) -> str | None:
+    """The text with look-alike digits read as letters if it is mostly letters, else None."""
+    letters = sum(c.isalpha() for c in text)
+    digits = sum(c.isdigit() for c in text)
+    if digits and letters < 3 * digits:
+        return None
+    return text.translate(_LETTER_LOOKALIKES) if digits else text
+
+
 def _name_like(text: str) -> bool:
-    if any(ch.isdigit() for ch in text):
-        return False
     normalized = normalize_name(text)
     words = normalized.replace(".", " ").split() if normalized else []
     return bool(words) and not any(w in NAME_STOPWORDS for w in words)
@@ -158,10 +167,11 @@ def assemble_fields(boxes: list[TextBox], card_size: tuple[int, int] | None = No
     for i, line in enumerate(lines):
         if number_line is not None and i <= number_line:
             continue
-        kept = [b for b in line if _name_like(b.text)]  # drops brand words, dates and digits
-        if not kept or kept[0].x0 > 0.6 * width:
+        tokens = [(b, t) for b in line if (t := _as_name_token(b.text)) and _name_like(t)]
+        if not tokens or tokens[0][0].x0 > 0.6 * width:  # brand words, dates and numbers are gone
             continue
-        candidate = normalize_name(" ".join(b.text for b in kept))
+        kept = [b for b, _ in tokens]
+        candidate = normalize_name(" ".join(t for _, t in tokens))
         if candidate:
             conf = min(b.confidence for b in kept)
             name = CardName(candidate, conf, (conf,) * len(candidate))  # lowest qualifying line wins
