@@ -14,7 +14,8 @@ import sys
 
 from cardlens._version import __version__
 from cardlens.cardrules import redact_text
-from cardlens.errors import CardlensError, NotAvailableError
+from cardlens.commands import register_pending
+from cardlens.errors import CardlensError
 
 # name → (module with register(), or None while its issue is open), help, the issue that fills it in
 SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
@@ -28,14 +29,6 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
 }
 
 
-def _register_pending(subparsers, name: str, help_text: str, issue: str) -> None:
-    p = subparsers.add_parser(name, help=f"{help_text} (not available yet)", description=help_text)
-    def run(args: argparse.Namespace) -> int:
-        raise NotAvailableError(f"'cardlens {name}' is not available yet: it lands with issue {issue}")
-
-    p.set_defaults(func=run, accepts_extra=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardlens",
@@ -47,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text, issue) in SUBCOMMANDS.items():
         if module is None:
-            _register_pending(sub, name, help_text, issue)
+            register_pending(sub, name, name, help_text, issue)
             continue
         try:
             importlib.import_module(module).register(sub)
         except ImportError:  # the subcommand's package is not in this checkout
-            _register_pending(sub, name, help_text, issue)
+            register_pending(sub, name, name, help_text, issue)
     return parser
 
 

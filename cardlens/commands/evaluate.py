@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cardlens.errors import NotAvailableError
+from cardlens.commands import register_pending
 
 DEFAULT_REALCARDS = "../shared/realcards-dev"
 
@@ -25,12 +25,7 @@ def register(subparsers) -> None:
     d.add_argument("--json", action="store_true")
     d.add_argument("--out", default=None, help="also write the JSON report here")
     d.set_defaults(func=run_detector)
-    q = sub.add_parser("scan", help="(not available yet: #5)")
-    q.set_defaults(func=_pending, accepts_extra=True)
-
-
-def _pending(args):
-    raise NotAvailableError("'cardlens eval scan' is not available yet: it lands with issue #5")
+    register_pending(sub, "scan", "eval scan", "whole-pipeline scan accuracy", "#5")
 
 
 def run_detector(args: argparse.Namespace) -> int:

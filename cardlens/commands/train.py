@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from cardlens.errors import NotAvailableError, UsageError
+from cardlens.commands import register_pending
+from cardlens.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -28,16 +29,8 @@ def register(subparsers) -> None:
                    help="start from earlier cardlens detector weights (model.pt) instead of random init")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=run_detector)
-    for name, issue in (("fields", "#5"), ("recognizer", "#5")):
-        q = sub.add_parser(name, help=f"(not available yet: {issue})")
-        q.set_defaults(func=_pending(name, issue), accepts_extra=True)
-
-
-def _pending(name: str, issue: str):
-    def run(args):
-        raise NotAvailableError(f"'cardlens train {name}' is not available yet: it lands with issue {issue}")
-
-    return run
+    register_pending(sub, "fields", "train fields", "field locator", "#5")
+    register_pending(sub, "recognizer", "train recognizer", "card text recognizer", "#5")
 
 
 def run_detector(args: argparse.Namespace) -> int:
