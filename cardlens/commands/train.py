@@ -8,42 +8,84 @@ import json
 from cardlens.commands import register_pending
 from cardlens.errors import UsageError
 
+YOLO_MODELS = {
+    # name: (help, dataset command, module:recipe, default imgsz)
+    "detector": ("YOLO-pose card + corner detector", "cardlens synth detector", "cardlens.detector.train:DETECTOR_RECIPE", 320),
+    "fields": ("YOLO field locator on the rectified card", "cardlens synth fields", "cardlens.ocr.locator_train:FIELDS_RECIPE", 384),
+}
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the detector, field locator or recognizer",
                               description="Train a cardlens model from scratch on synthetic data.")
     sub = p.add_subparsers(dest="model", metavar="MODEL", required=True)
-    d = sub.add_parser("detector", help="YOLO-pose card + corner detector")
-    d.add_argument("--data", required=True, help="dataset YAML from 'cardlens synth detector'")
-    d.add_argument("--out", required=True, help="folder for model.pt, model.onnx, spec.json, the run logs")
-    d.add_argument("--scale", default="t", choices=["t", "u", "n"], help="network scale (default t)")
-    d.add_argument("--imgsz", type=int, default=320, help="input size, 256–384 (default 320)")
-    d.add_argument("--epochs", type=int, default=30)
-    d.add_argument("--batch", type=int, default=32)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--workers", type=int, default=2)
-    d.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    d.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as 0")
-    d.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    d.add_argument("--init", default=None,
-                   help="start from earlier cardlens detector weights (model.pt) instead of random init")
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(func=run_detector)
-    register_pending(sub, "fields", "train fields", "field locator", "#5")
+    for name, (help_text, synth_cmd, _recipe, imgsz) in YOLO_MODELS.items():
+        d = sub.add_parser(name, help=help_text, description=f"Train the {help_text} (ultralytics, offline).")
+        d.add_argument("--data", help=f"dataset YAML from '{synth_cmd}'")
+        d.add_argument("--out", required=True, help="folder for model.pt, model.onnx, spec.json, the run logs")
+        d.add_argument("--scale", default="t", choices=["t", "u", "n"], help="network scale (default t)")
+        d.add_argument("--imgsz", type=int, default=imgsz, help=f"input size, 256–384 (default {imgsz})")
+        d.add_argument("--epochs", type=int, default=30)
+        d.add_argument("--hours", type=float, default=None,
+                       help="time box in hours: the LR schedule is fitted to it (overrides --epochs)")
+        d.add_argument("--batch", type=int, default=32)
+        d.add_argument("--seed", type=int, default=0)
+        d.add_argument("--workers", type=int, default=2)
+        d.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+        d.add_argument("--device", default="cpu", help="'cpu' or a CUDA index such as 0")
+        d.add_argument("--cache", choices=["ram", "disk"], default=None, help="decode the training images once")
+        d.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+        d.add_argument("--init", default=None,
+                       help="start from earlier cardlens weights (model.pt) instead of random init")
+        d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other ultralytics train argument (e.g. lr0=0.001); repeatable")
+        d.add_argument("--no-export", action="store_true", help="skip the ONNX export (finish later with --export-only)")
+        d.add_argument("--export-only", action="store_true", help="only export and describe an already trained --out")
+        d.add_argument("--json", action="store_true")
+        d.set_defaults(func=run_yolo)
     register_pending(sub, "recognizer", "train recognizer", "card text recognizer", "#5")
 
 
-def run_detector(args: argparse.Namespace) -> int:
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _recipe(name: str):
+    import importlib
+
+    module, attr = YOLO_MODELS[name][2].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def run_yolo(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from cardlens.detector.train import DetectorTrainConfig, train_detector
+    from cardlens.training.yolo import YoloTrainConfig, export_only, train_yolo
 
+    recipe = _recipe(args.model)
+    if args.export_only:
+        spec, onnx = export_only(recipe, args.out)
+        print(json.dumps({"spec": spec, "onnx": onnx}) if args.json else f"exported {onnx}")
+        return 0
+    if not args.data:
+        raise UsageError("--data is required (a dataset YAML)")
     if not 256 <= args.imgsz <= 384 or args.imgsz % 32:
         raise UsageError("--imgsz must be a multiple of 32 between 256 and 384")
-    result = train_detector(DetectorTrainConfig(
+    if args.hours is not None and args.hours <= 0:
+        raise UsageError("--hours must be positive")
+    result = train_yolo(recipe, YoloTrainConfig(
         data=args.data, out=args.out, scale=args.scale, imgsz=args.imgsz, epochs=args.epochs, batch=args.batch,
         seed=args.seed, workers=args.workers, threads=args.threads, resume=args.resume, init=args.init,
-        device=args.device))
+        device=args.device, hours=args.hours, cache=args.cache, export=not args.no_export,
+        overrides=_overrides(args.set)))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
