@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from cardlens.commands import register_pending
 from cardlens.errors import UsageError
 
 YOLO_MODELS = {
@@ -43,7 +42,21 @@ def register(subparsers) -> None:
         d.add_argument("--export-only", action="store_true", help="only export and describe an already trained --out")
         d.add_argument("--json", action="store_true")
         d.set_defaults(func=run_yolo)
-    register_pending(sub, "recognizer", "train recognizer", "card text recognizer", "#5")
+    r = sub.add_parser("recognizer", help="CNN + CTC card text recognizer",
+                       description="Train the card text recognizer (CNN + CTC) on 'cardlens synth lines' crops.")
+    r.add_argument("--data", required=True, help="line set folder (manifest.jsonl) from 'cardlens synth lines'")
+    r.add_argument("--extra-data", action="append", default=[], help="more line set folders (train split)")
+    r.add_argument("--out", required=True)
+    r.add_argument("--epochs", type=int, default=12)
+    r.add_argument("--batch", type=int, default=64)
+    r.add_argument("--lr", type=float, default=2e-3)
+    r.add_argument("--width", type=float, default=1.0, help="channel multiplier (default 1.0, ~0.36 M params)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--limit", type=int, default=None, help="at most this many training lines (quick runs)")
+    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=run_recognizer)
 
 
 def _overrides(items: list[str]) -> dict:
@@ -92,4 +105,22 @@ def run_yolo(args: argparse.Namespace) -> int:
         print(f"trained {result.epochs} epochs in {result.seconds / 60:.1f} min → {result.out}")
         for k, v in result.metrics.items():
             print(f"  {k}: {v:.4f}")
+    return 0
+
+
+def run_recognizer(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from cardlens.training.recognizer import RecognizerTrainConfig, train_recognizer
+
+    result = train_recognizer(RecognizerTrainConfig(
+        data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
+        seed=args.seed, threads=args.threads, resume=args.resume, limit=args.limit,
+        extra_data=tuple(args.extra_data)))
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print(f"trained {result.epochs} epochs in {result.seconds / 60:.1f} min → {result.out}")
+        for k, v in result.metrics.items():
+            print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
     return 0

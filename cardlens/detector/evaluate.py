@@ -81,8 +81,10 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
         if ious[best] < 0.5:
             continue
         found += 1
-        diag = float(np.hypot(*(corners[2] - corners[0])) + np.hypot(*(corners[3] - corners[1]))) / 2
         seen = vis > 0
+        # corners outside the frame are labelled (0, 0): measure the diagonal on fully seen pairs only
+        diags = [np.hypot(*(corners[i + 2] - corners[i])) for i in (0, 1) if seen[i] and seen[i + 2]]
+        diag = float(np.mean(diags)) if diags else float(np.hypot(box[2] - box[0], box[3] - box[1]))
         if seen.any() and diag > 0:
             err = np.linalg.norm(dets[best].corners[seen] - corners[seen], axis=1).mean() / diag
             errors.append(float(err))

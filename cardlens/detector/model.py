@@ -8,6 +8,7 @@ import numpy as np
 
 from cardlens.detector.postprocess import decode_pose
 from cardlens.detector.preprocess import letterbox, to_input_tensor
+from cardlens.detector.refine import refined
 from cardlens.detector.runtime import RawRunner, onnx_runner, torch_runner
 from cardlens.detector.types import CardDetection
 from cardlens.errors import ModelError
@@ -60,16 +61,19 @@ class CardDetector:
         raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
-               max_det: int | None = None, color: str = "bgr") -> list[CardDetection]:
-        """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``)."""
+               max_det: int | None = None, color: str = "bgr", refine: bool = True) -> list[CardDetection]:
+        """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``).
+
+        ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`)."""
         img = load_image(image, color=color)
         s = self.spec
         padded, lb = letterbox(img, tuple(s.input_size), s.pad_value)
         x = to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
         raw = self._run(x)
         t = s.thresholds
-        return decode_pose(raw, lb, len(s.keypoints), t.get("conf", 0.25) if conf is None else conf,
-                           t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
+        found = decode_pose(raw, lb, len(s.keypoints), t.get("conf", 0.25) if conf is None else conf,
+                            t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
+        return [refined(img, d) for d in found] if refine else found
 
     def __call__(self, image: np.ndarray) -> CardDetection | None:
         """The most confident card, or None (the scanner's locator interface)."""

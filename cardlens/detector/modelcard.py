@@ -46,7 +46,7 @@ def write_model_card(folder: Path, info: dict) -> Path:
         "",
         *[f"- Stage {i}: data `{st['data_command']}` at commit `{st['data_commit']}` ({st['data_train']} train / {st['data_val']} val scenes, "
           f"{st['data_negatives']} without a card); training `{st['train_command']}` — {st['epochs']} epochs, "
-          f"{st['train_minutes']:.0f} min on {info['train_host']}."
+          f"{st['train_minutes']:.0f} min on {st.get('host', info.get('train_host'))}."
           for i, st in enumerate(info["stages"], 1)],
         f"- Packaged at commit `{info['code_commit']}`.",
         f"- Input {info['imgsz']}×{info['imgsz']} RGB, letterbox pad 114, scale 1/255; raw output (1, 17, N).",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -60,17 +59,27 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> 
     spec = ModelSpec.load(run / "spec.json")
     train = spec.extra.get("train", {})
     summary = json.loads((run / "train_summary.json").read_text())
-    n_val = len(list((data / "images" / "val").glob("*.jpg")))
-    n_neg = sum(1 for p in (data / "labels").rglob("*.txt") if not p.read_text().strip())
+    if data.is_file():  # the set was rendered elsewhere (e.g. on a GPU machine): its --json summary
+        gen = json.loads(data.read_text())
+        n_val, n_neg = gen["val"], gen["negatives"]
+    else:
+        n_val = len(list((data / "images" / "val").glob("*.jpg")))
+        n_neg = sum(1 for p in (data / "labels").rglob("*.txt") if not p.read_text().strip())
     init = " --init PREVIOUS/model.pt" if train.get("init") else ""
+    device = str(train.get("device", "cpu"))
+    extra = "".join(f" --{k} {train[k]}" for k in ("hours", "cache") if train.get(k))
+    extra += "".join(f" --set {k}={v}" for k, v in (train.get("overrides") or {}).items())
+    if device != "cpu":
+        extra += f" --device {device} --batch {train.get('batch')} --workers {train.get('workers')}"
     return {
-        "data_command": f"cardlens synth detector --out DATA --n {n} --seed {seed} --workers 2 --imgsz 416",
+        "host": "a lent NVIDIA H200 GPU machine (16 cores)" if device != "cpu" else "this 2-core CPU machine",
+        "data_command": f"cardlens synth detector --out DATA --n {n} --seed {seed} --imgsz 416",
         "data_commit": data_commit,
         "data_train": int(n) - n_val, "data_val": n_val, "data_negatives": n_neg,
         "train_command": (f"cardlens train detector --data DATA/data.yaml --out OUT --scale {train.get('scale')} "
                           f"--imgsz {spec.input_size[0]} --epochs {train.get('epochs')} --seed {train.get('seed')} "
-                          f"--workers 2{init}"),
-        "epochs": train.get("epochs"), "train_minutes": summary["seconds"] / 60,
+                          f"{init}{extra}"),
+        "epochs": summary.get("epochs_run", train.get("epochs")), "train_minutes": summary["seconds"] / 60,
         "last_epoch_metrics": summary.get("metrics"),
     }
 
@@ -98,7 +107,6 @@ def main(argv=None) -> int:
         "imgsz": imgsz,
         "stages": stages,
         "code_commit": git_commit(Path(__file__).resolve().parents[2]),
-        "train_host": f"{platform.machine()} CPU, 2 cores",
         **model_complexity(out / "model.pt", imgsz),
         "files": [(f, (out / f).stat().st_size, sha256_of(out / f)) for f in ("model.onnx", "model.pt")],
         "synthetic_val": evaluation.get("synthetic_val"),

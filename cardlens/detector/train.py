@@ -10,8 +10,8 @@ from cardlens.training.yolo import (  # noqa: F401  (re-exported: the detector's
     DetectorTrainConfig,
     DetectorTrainResult,
     YoloRecipe,
-    export_onnx,
     export_only,
+    export_onnx,
     train_yolo,
 )
 

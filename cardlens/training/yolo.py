@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from cardlens.errors import CardlensError, UsageError
 from cardlens.logs import get_logger

@@ -1,0 +1,266 @@
+"""``cardlens train recognizer``: CNN + CTC line recognizer on ``cardlens synth lines`` crops.
+
+Seeded, logged one line per epoch, resumable from ``<out>/last.pt``, and finished by packaging:
+``model.pt`` (state dict + config) + ``model.onnx`` (spec in ``metadata_props``) + ``spec.json`` +
+``train_summary.json`` in ``<out>``. Batches group lines of similar width (padding costs CPU time);
+the exported model takes one fixed width, which is what mobile runtimes want.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cardlens.errors import CardlensError, UsageError, require
+from cardlens.logs import get_logger
+from cardlens.modelspec import METADATA_KEY, ModelSpec, sha256_of
+from cardlens.ocr.charset import CHARSET, encode
+
+log = get_logger(__name__)
+INPUT_HEIGHT = 32
+INPUT_WIDTH = 512
+
+
+@dataclass(frozen=True)
+class RecognizerTrainConfig:
+    data: str                    # folder with manifest.jsonl (cardlens synth lines)
+    out: str
+    epochs: int = 12
+    batch: int = 64
+    lr: float = 2e-3
+    width: float = 1.0           # channel multiplier
+    seed: int = 0
+    threads: int | None = None
+    resume: bool = False
+    limit: int | None = None     # at most this many training lines (quick runs)
+    extra_data: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RecognizerTrainResult:
+    out: str
+    weights: str
+    onnx: str
+    spec: str
+    epochs: int
+    seconds: float
+    metrics: dict
+
+
+def recognizer_spec(width: float = 1.0) -> ModelSpec:
+    return ModelSpec(
+        name="card-text-recognizer" + ("" if width == 1.0 else f"-w{width:g}"),
+        task="line-ctc",
+        input_size=(INPUT_HEIGHT, INPUT_WIDTH),
+        input_name="lines",
+        color="GRAY",
+        resize="height-keep-aspect-right-pad-median",
+        charset=CHARSET,
+        output_names=("logits",),
+        output_format="ctc-logits: (1, T, C), T = W/4 frames, class 0 = blank, class i = charset[i-1]",
+        thresholds={"beam": 16, "number_min_confidence": 0.9, "number_min_char_confidence": 0.5},
+    )
+
+
+def load_lines(folder: str | Path, split: str, limit: int | None = None) -> list[tuple[np.ndarray, str, str]]:
+    """(grey h32 crop, text, kind) for one split of a line set."""
+    folder = Path(folder)
+    manifest = folder / "manifest.jsonl"
+    if not manifest.is_file():
+        raise CardlensError(f"no manifest.jsonl in {folder} (make one with: cardlens synth lines --out DIR)")
+    out = []
+    for line in manifest.open():
+        row = json.loads(line)
+        if row.get("split") != split:
+            continue
+        img = cv2.imread(str(folder / row["image"]), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise CardlensError(f"unreadable line image {folder / row['image']}")
+        h, w = img.shape
+        new_w = max(4, min(INPUT_WIDTH, int(round(w * INPUT_HEIGHT / h))))
+        out.append((cv2.resize(img, (new_w, INPUT_HEIGHT), interpolation=cv2.INTER_AREA), row["text"], row["kind"]))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = img.astype(np.float32)
+    if rng.random() < 0.5:  # horizontal scale (fonts and crop widths vary)
+        w = max(4, min(INPUT_WIDTH, int(round(x.shape[1] * rng.uniform(0.85, 1.15)))))
+        x = cv2.resize(x, (w, INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (3, 3), rng.uniform(0.3, 1.0))
+    if rng.random() < 0.3:  # vertical shift by up to 2 px (crop-box jitter beyond the generator's)
+        dy = int(rng.integers(-2, 3))
+        x = np.roll(x, dy, axis=0)
+    lo, hi = np.percentile(x, 2), np.percentile(x, 98)
+    contrast = rng.uniform(0.6, 1.3)
+    x = (x - (lo + hi) / 2) * contrast + (lo + hi) / 2 + rng.uniform(-30, 30)
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(2, 8), x.shape)
+    return np.clip(x, 0, 255)
+
+
+def _batches(items: list, batch: int, rng: np.random.Generator) -> list[list[int]]:
+    """Indices grouped by similar width (a little shuffled within), batches in random order."""
+    widths = np.array([it[0].shape[1] for it in items], dtype=np.float64)
+    order = np.argsort(widths + rng.uniform(0, 24, len(widths)))
+    groups = [order[i:i + batch].tolist() for i in range(0, len(order), batch)]
+    rng.shuffle(groups)
+    return groups
+
+
+def _collate(items, idx, rng, augment: bool):
+    import torch
+
+    imgs = [(_augment(items[i][0], rng) if augment else items[i][0].astype(np.float32)) for i in idx]
+    w = max(16, int(np.ceil(max(im.shape[1] for im in imgs) / 4) * 4))
+    x = np.zeros((len(imgs), 1, INPUT_HEIGHT, w), dtype=np.float32)
+    for j, im in enumerate(imgs):
+        x[j, 0] = float(np.median(im))
+        x[j, 0, :, :im.shape[1]] = im
+    targets = [encode(items[i][1]) for i in idx]
+    flat = torch.tensor([c for t in targets for c in t], dtype=torch.long)
+    lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    return torch.from_numpy(x / 255.0), flat, lengths
+
+
+def evaluate_lines(model, items, batch: int = 128) -> dict:
+    """Greedy exact match per kind and character error rate on prepared items."""
+    import torch
+
+    from cardlens.ocr.ctc import greedy, softmax
+
+    model.eval()
+    right, total, edits, chars = {}, {}, 0, 0
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for idx in _batches(items, batch, rng):
+            x, _, _ = _collate(items, idx, rng, augment=False)
+            probs = softmax(model(x).numpy())
+            for j, i in enumerate(idx):
+                text, kind = items[i][1], items[i][2]
+                got = greedy(probs[j]).text
+                total[kind] = total.get(kind, 0) + 1
+                right[kind] = right.get(kind, 0) + (got == text)
+                edits += _edit_distance(got, text)
+                chars += len(text)
+    metrics = {f"exact_{k}": right[k] / total[k] for k in sorted(total)}
+    metrics["exact_all"] = sum(right.values()) / max(sum(total.values()), 1)
+    metrics["cer"] = edits / max(chars, 1)
+    return metrics
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def export_recognizer_onnx(model, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
+    import torch
+
+    onnx = require("onnx", "export")
+    model.eval()
+    h, w = spec.input_size
+    dummy = torch.zeros(1, 1, h, w)
+    torch.onnx.export(model, dummy, str(out_path), input_names=[spec.input_name], output_names=list(spec.output_names),
+                      opset_version=opset, dynamo=False)
+    m = onnx.load(str(out_path))
+    entry = m.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, spec.to_json()
+    onnx.save(m, str(out_path))
+    return out_path
+
+
+def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
+    torch = require("torch", "train")
+    from cardlens.ocr.recognizer_net import LineRecognizer
+
+    if cfg.epochs < 1 or cfg.batch < 2:
+        raise UsageError("--epochs must be ≥ 1 and --batch ≥ 2")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    t_load = time.time()
+    train = load_lines(cfg.data, "train", cfg.limit)
+    for extra in cfg.extra_data:
+        train += load_lines(extra, "train", cfg.limit)
+    val = load_lines(cfg.data, "val", None if cfg.limit is None else max(32, cfg.limit // 8))
+    if not train or not val:
+        raise CardlensError(f"{cfg.data}: the line set needs both train and val lines")
+    print(f"loaded {len(train)} train / {len(val)} val lines in {time.time() - t_load:.0f} s", flush=True)
+    model = LineRecognizer(width=cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps_per_epoch = len(_batches(train, cfg.batch, np.random.default_rng(0)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    start_epoch, history = 0, []
+    last = out / "last.pt"
+    if cfg.resume and last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start_epoch, history = state["epoch"], state["history"]
+        rng = np.random.default_rng([cfg.seed, start_epoch])
+        print(f"resumed after epoch {start_epoch}", flush=True)
+    t0 = time.time()
+    best = (-1.0, None)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        losses = []
+        for idx in _batches(train, cfg.batch, rng):
+            x, flat, lengths = _collate(train, idx, rng, augment=True)
+            logits = model(x)                                      # (N, T, C)
+            logp = logits.log_softmax(-1).permute(1, 0, 2)         # (T, N, C)
+            frames = torch.full((len(idx),), logp.shape[0], dtype=torch.long)
+            loss = ctc(logp, flat, frames, lengths)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+        metrics = evaluate_lines(model, val)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **metrics})
+        elapsed = time.time() - t0
+        print(f"epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.4f} "
+              + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()) + f" elapsed {elapsed / 60:.1f} min", flush=True)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "epoch": epoch + 1, "history": history}, last)
+        if metrics["exact_all"] > best[0]:
+            best = (metrics["exact_all"], {k: v.clone() for k, v in model.state_dict().items()})
+    seconds = time.time() - t0
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    pt = out / "model.pt"
+    torch.save({"state_dict": model.state_dict(), "width": cfg.width, "charset": CHARSET}, pt)
+    spec = recognizer_spec(cfg.width)
+    onnx_path = export_recognizer_onnx(model, spec.with_weights(pt), out / "model.onnx")
+    train_params = {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}
+    spec = spec.with_weights(onnx_path)
+    spec = ModelSpec.from_dict({**spec.to_dict(), "extra": {"torch_weights": pt.name, "torch_sha256": sha256_of(pt),
+                                                           "train": train_params,
+                                                           "params": sum(p.numel() for p in model.parameters())}})
+    spec.save(out / "spec.json")
+    final = max(history, key=lambda h: h["exact_all"]) if history else {}
+    (out / "train_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "history": history,
+                                                        "best": final, "config": asdict(cfg),
+                                                        "train_lines": len(train), "val_lines": len(val)}, indent=2))
+    return RecognizerTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
+                                 round(seconds, 1), final)
