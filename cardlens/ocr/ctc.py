@@ -45,50 +45,46 @@ def greedy(probs: np.ndarray, allowed: list[int] | None = None) -> Reading:
     return Reading("".join(text), tuple(confs), float(np.prod(p[np.arange(len(best)), best])))
 
 
-def beam_search(probs: np.ndarray, allowed: list[int], beam: int = 16, prune: float = 1e-4) -> list[Reading]:
-    """CTC prefix beam search over ``allowed`` classes; readings best first with their probabilities.
+def _merge(beams: dict, prefix: str, pb: float, pnb: float, confs: tuple) -> None:
+    e = beams.get(prefix)
+    if e is None:
+        beams[prefix] = [pb, pnb, confs]
+        return
+    e[0] += pb
+    e[1] += pnb
+    if len(confs) == len(e[2]):
+        e[2] = tuple(max(a, b) for a, b in zip(e[2], confs, strict=True))
 
-    Probabilities are renormalised over the allowed classes per frame, so a restricted alphabet
-    (digits and space for a number line) is searched as its own distribution.
+
+def beam_search(probs: np.ndarray, allowed: list[int], beam: int = 16, prune: float = 1e-4) -> list[Reading]:
+    """CTC prefix beam search over ``allowed`` classes; readings best first.
+
+    Probabilities are renormalised over the allowed classes per frame (a number line is searched over
+    digits and space only), and over the surviving beams after every frame, so each reading's
+    ``probability`` is its share of the probability mass the beam kept.
     """
     p = np.asarray(probs, dtype=np.float64)[:, allowed]
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
     blank_i = allowed.index(BLANK)
     chars = [None if k == BLANK else CHARSET[k - 1] for k in allowed]
-    # prefix -> (p_blank, p_nonblank, per-char max confidences)
-    beams: dict[str, list] = {"": [1.0, 0.0, ()]}
+    beams: dict[str, list] = {"": [1.0, 0.0, ()]}  # prefix -> [p ending in blank, p ending in char, confs]
     for t in range(p.shape[0]):
         row = p[t]
         cand = [i for i in range(len(allowed)) if row[i] > prune] or [int(row.argmax())]
         nxt: dict[str, list] = {}
-
-        def add(prefix, pb, pnb, confs):
-            e = nxt.get(prefix)
-            if e is None:
-                nxt[prefix] = [pb, pnb, confs]
-            else:
-                e[0] += pb
-                e[1] += pnb
-                if len(confs) == len(e[2]):
-                    e[2] = tuple(max(a, b) for a, b in zip(e[2], confs))
-
         for prefix, (pb, pnb, confs) in beams.items():
-            total = pb + pnb
             for i in cand:
                 pi = row[i]
                 if i == blank_i:
-                    add(prefix, total * pi, 0.0, confs)
-                    continue
-                ch = chars[i]
-                if prefix and prefix[-1] == ch:
-                    # repeat without blank collapses; after a blank it is a new character
-                    add(prefix, 0.0, pnb * pi, confs[:-1] + (max(confs[-1], pi),))
-                    add(prefix + ch, 0.0, pb * pi, confs + (pi,))
+                    _merge(nxt, prefix, (pb + pnb) * pi, 0.0, confs)
+                elif prefix and prefix[-1] == chars[i]:
+                    # the same character again: collapses unless a blank separated it
+                    _merge(nxt, prefix, 0.0, pnb * pi, confs[:-1] + (max(confs[-1], pi),))
+                    _merge(nxt, prefix + chars[i], 0.0, pb * pi, confs + (pi,))
                 else:
-                    add(prefix + ch, 0.0, total * pi, confs + (pi,))
+                    _merge(nxt, prefix + chars[i], 0.0, (pb + pnb) * pi, confs + (pi,))
         ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:beam]
         norm = sum(v[0] + v[1] for _, v in ranked) or 1.0
         beams = {k: [v[0] / norm, v[1] / norm, v[2]] for k, v in ranked}
-        # keep a running log-scale: probabilities below are relative (renormalised per frame)
     out = [Reading(k, tuple(float(c) for c in v[2]), float(v[0] + v[1])) for k, v in beams.items()]
     return sorted(out, key=lambda r: -r.probability)
