@@ -123,6 +123,7 @@ class ScanResult:
     engine: str = ""
     timings: tuple[StageTiming, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = ()
+    number_accepted: bool = False  # valid and confidently read: what a multi-frame vote may settle on
 
     @property
     def timings_ms(self) -> dict[str, float]:
@@ -139,6 +140,7 @@ class ScanResult:
         return {
             "card_found": self.card_found,
             "number": self.number.to_dict(reveal) if self.number else None,
+            "number_accepted": self.number_accepted,
             "expiry": self.expiry.to_dict() if self.expiry else None,
             "name": self.name.to_dict() if self.name else None,
             "corners": [list(map(float, p)) for p in self.corners] if self.corners else None,

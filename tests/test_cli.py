@@ -32,7 +32,7 @@ def test_pending_subcommands_say_so_and_exit_2(name, capsys):
 
 
 def test_missing_file_is_one_clear_line(tmp_path, capsys):
-    assert main(["scan", str(tmp_path / "nope.jpg")]) == 1
+    assert main(["scan", str(tmp_path / "nope.jpg")]) == 2  # scan: 2 = error, 1 = no number read
     err = capsys.readouterr().err.strip()
     assert err.startswith("cardlens: error: image not found:") and "\n" not in err
 
@@ -40,7 +40,7 @@ def test_missing_file_is_one_clear_line(tmp_path, capsys):
 def test_unreadable_image_is_one_clear_line(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    assert main(["scan", str(bad)]) == 1
+    assert main(["scan", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "not a readable image" in err and "Traceback" not in err
 
@@ -54,6 +54,6 @@ def test_scan_without_card_reports_no_card(tmp_path, capsys):
 
     path = tmp_path / "plain.png"
     cv2.imwrite(str(path), np.full((300, 500, 3), 127, np.uint8))
-    assert main(["scan", "--no-ocr", "--json", str(path)]) == 0
+    assert main(["scan", "--no-ocr", "--json", str(path)]) == 1  # nothing found
     out = json.loads(capsys.readouterr().out)
     assert out["card_found"] is False and out["number"] is None and "no card found" in out["notes"]

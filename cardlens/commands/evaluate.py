@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from cardlens.commands import register_pending
-
 DEFAULT_REALCARDS = "../shared/realcards-dev"
 
 
@@ -25,7 +23,18 @@ def register(subparsers) -> None:
     d.add_argument("--json", action="store_true")
     d.add_argument("--out", default=None, help="also write the JSON report here")
     d.set_defaults(func=run_detector)
-    register_pending(sub, "scan", "eval scan", "whole-pipeline scan accuracy", "#5")
+    sc = sub.add_parser("scan", help="whole pipeline: number, PAN, expiry, name, false accepts",
+                        description="Scan every image of a labelled set (labels.jsonl in realcards-dev's format, "
+                                    "or 'cardlens synth scans') with one or more engines and compare.")
+    sc.add_argument("--data", default=DEFAULT_REALCARDS, help="folder with labels.jsonl (default: realcards-dev)")
+    sc.add_argument("--engines", default="cardlens",
+                    help="comma-separated: cardlens, easyocr (on the rectified card), easyocr-full (whole image "
+                         "+ Luhn regex baseline)")
+    sc.add_argument("--limit", type=int, default=None)
+    sc.add_argument("--json", action="store_true")
+    sc.add_argument("--out", default=None, help="write OUT.json and OUT.md")
+    sc.add_argument("--no-progress", action="store_true")
+    sc.set_defaults(func=run_scan)
 
 
 def run_detector(args: argparse.Namespace) -> int:
@@ -71,3 +80,20 @@ def _print_table(report: dict) -> None:
             print(f"    {k:24s} {v['found']}/{v['total']}")
     elif rc:
         print(f"  realcards-dev: {rc}")
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from cardlens.errors import UsageError
+    from cardlens.scan_eval import ENGINES, evaluate_scans, to_markdown
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise UsageError(f"unknown engine(s) {unknown}: choose from {', '.join(ENGINES)}")
+    reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress) for e in engines]
+    md = to_markdown(reports)
+    if args.out:
+        Path(args.out + ".json").write_text(json.dumps(reports, indent=2) + "\n")
+        Path(args.out + ".md").write_text(md)
+    print(json.dumps(reports, indent=2) if args.json else md)
+    return 0

@@ -11,11 +11,15 @@ from cardlens.imageio import IMAGE_SUFFIXES
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("scan", help="read number, expiry and name from card images",
-                              description="Scan card images. Card numbers are masked unless --reveal.")
+                              description="Scan card images. Card numbers are masked unless --reveal. "
+                                          "Exit status: 0 a card number was read (a card found, with --no-ocr), "
+                                          "1 none was, 2 an error (unreadable image, missing model).")
     p.add_argument("images", nargs="+", help="image files or folders of images")
     p.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
     p.add_argument("--reveal", action="store_true", help="show full card numbers (never logged)")
     p.add_argument("--no-ocr", action="store_true", help="locate the card only")
+    p.add_argument("--engine", choices=["cardlens", "easyocr"], default="cardlens",
+                   help="OCR engine: cardlens (our models, default) or easyocr (needs the ocr-baselines extra)")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
@@ -64,20 +68,21 @@ def run(args: argparse.Namespace) -> int:
     from cardlens.imageio import load_image
 
     scanner = None  # built after the first image loads: a bad path fails before models load
-    failures = 0
+    failures = read = 0
     for path in paths:
         try:
             image = load_image(path)
-            scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else "auto")
+            scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine)
             result = scanner.scan(image)
         except CardlensError as exc:
-            if len(paths) == 1:
-                raise
             failures += 1
             print(f"cardlens: error: {exc}", file=sys.stderr)
             continue
+        read += bool(result.card_found if args.no_ocr else result.number)
         if args.json:
             print(json.dumps({"file": path, **result.to_dict(reveal=args.reveal)}))
         else:
             print(format_result(path, result, reveal=args.reveal))
-    return 1 if failures else 0
+    if failures:
+        return 2
+    return 0 if read else 1

@@ -67,3 +67,35 @@ def decode_pose(raw: np.ndarray, lb: Letterbox, num_keypoints: int = 4, conf_thr
         results.append(CardDetection(corners.astype(np.float32), float(sel[4, i]), "yolo-pose",
                                      tuple(float(v) for v in box), tuple(float(v) for v in kpts[:, 2, i])))
     return results
+
+
+def decode_detect(raw: np.ndarray, lb: Letterbox, labels: tuple[str, ...], conf_threshold: float = 0.25,
+                  iou_threshold: float = 0.5, max_detections: int = 40) -> list[tuple[str, tuple, float]]:
+    """Raw detect tensor ``(1, 4 + C, N)`` → ``(label, xyxy box in image pixels, score)``, NMS per class,
+    best first."""
+    out = np.asarray(raw, dtype=np.float32)
+    if out.ndim == 3:
+        out = out[0]
+    expected = 4 + len(labels)
+    if out.shape[0] != expected and out.shape[-1] == expected:
+        out = out.T
+    if out.shape[0] != expected:
+        raise ValueError(f"detect output has {out.shape[0]} channels, expected {expected}")
+    cls_scores = out[4:]
+    cls = cls_scores.argmax(axis=0)
+    scores = cls_scores[cls, np.arange(out.shape[1])]
+    mask = np.isfinite(scores) & (scores >= conf_threshold)
+    if not mask.any():
+        return []
+    cx, cy, w, h = out[0, mask], out[1, mask], out[2, mask], out[3, mask]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    scores, cls = scores[mask], cls[mask]
+    ih, iw = lb.image_size
+    found = []
+    for c in np.unique(cls):
+        idx = np.flatnonzero(cls == c)
+        for i in idx[nms(boxes[idx], scores[idx], iou_threshold)]:
+            box = np.clip(lb.to_image(boxes[i].reshape(2, 2)).reshape(4), 0, [iw, ih, iw, ih])
+            found.append((labels[int(c)], tuple(float(v) for v in box), float(scores[i])))
+    found.sort(key=lambda f: -f[2])
+    return found[:max_detections]

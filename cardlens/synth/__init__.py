@@ -24,6 +24,7 @@ from cardlens.synth.writers import (
     write_detector_set,
     write_field_set,
     write_line_set,
+    write_scan_set,
 )
 
 __all__ = [
@@ -31,5 +32,5 @@ __all__ = [
     "ID1_WIDTH_MM", "CardSpec", "CardText", "CharBox", "FieldBox", "PreviewSummary", "RectifiedCard",
     "RenderedCard", "SceneSample", "WriteSummary", "compose_scene", "make_card_spec", "make_card_text",
     "rectified_card", "render_card", "render_scene", "write_detector_set", "write_examples", "write_field_set",
-    "write_line_set", "write_preview",
+    "write_line_set", "write_preview", "write_scan_set",
 ]

@@ -1,4 +1,4 @@
-"""``cardlens synth detector|fields|lines|preview|examples`` (wired into the main CLI via :func:`register`)."""
+"""``cardlens synth detector|fields|lines|scans|preview|examples`` (wired into the main CLI via :func:`register`)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("synth", help="render synthetic card datasets")
     sub = p.add_subparsers(dest="synth_cmd", required=True)
     for name, helptext in (("detector", "YOLO-pose card detector set"), ("fields", "rectified cards + field boxes"),
-                           ("lines", "text-line crops + manifest.jsonl")):
+                           ("lines", "text-line crops + manifest.jsonl"),
+                           ("scans", "whole scenes + labels.jsonl in realcards-dev's format (eval scan)")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--out", required=True)
         s.add_argument("--n", type=int, default=1000)
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--workers", type=int, default=1)
         s.add_argument("--val-fraction", type=float, default=0.1)
-        if name == "detector":
+        if name in ("detector", "scans"):
             s.add_argument("--imgsz", type=int, default=640)
             s.add_argument("--negatives", type=float, default=0.1)
         s.add_argument("--no-progress", action="store_true")
@@ -48,6 +49,8 @@ def run(args) -> int:
     elif cmd == "lines":
         res = synth.write_line_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
                                    progress=progress)
+    elif cmd == "scans":
+        res = synth.write_scan_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz, progress=progress)
     elif cmd == "preview":
         res = synth.write_preview(args.out, args.seed, args.n)
     else:

@@ -291,5 +291,52 @@ def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: f
                         0, len(rows) + 1, None, str(manifest), round(dt, 3), round(n / dt, 2) if dt else 0.0)
 
 
-__all__ = ["WriteSummary", "write_detector_set", "write_field_set", "write_line_set", "rectified_card",
+# ------------------------------------------------------------------ scan set (whole pipeline)
+def _scan_task(args):
+    from cardlens.synth.scene import compose_scene
+
+    out, seed, index, imgsz = args
+    s = compose_scene(seed, index, imgsz, scale_range=(0.45, 0.95), tilt_deg=25, inside_share=1.0,
+                      distractor_rate=0.5)
+    name = f"images/{index:07d}.jpg"
+    _imwrite(Path(out) / name, s.image)
+    spec = s.card.spec
+    kinds = {f.kind: f.text for f in s.card.fields}
+    c = s.corners
+    horizontal = abs(c[1][0] - c[0][0]) >= abs(c[1][1] - c[0][1])  # the design's first edge
+    if spec.portrait:
+        horizontal = not horizontal
+    return {
+        "file": name,
+        "number": spec.text.pan if "number" in kinds or "number_group" in kinds else None,
+        "luhn_valid": spec.text.luhn_ok,
+        "expiry": kinds.get("expiry"),
+        "name": kinds.get("name"),
+        "card_box": [round(v, 1) for v in s.box],
+        "embossed": (spec.print_style == "embossed") if ("number" in kinds or "number_group" in kinds) else None,
+        "orientation": "horizontal" if horizontal else "vertical",
+        "side": spec.side,
+        "difficulty": "synthetic",
+        "image_type": "synthetic",
+        "source": f"cardlens synth scans seed={seed} index={index}",
+    }
+
+
+def write_scan_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640,
+                   progress: bool = True) -> WriteSummary:
+    """Whole scenes with one card each and ``labels.jsonl`` in realcards-dev's format (for ``eval scan``)."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    _dirs(out, ["images"])
+    rows = _run_pool(_scan_task, [(str(out), seed, i, imgsz) for i in range(n)], workers, "synth scans", progress)
+    labels = out / "labels.jsonl"
+    with labels.open("w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, sort_keys=True) + "\n")
+    dt = time.perf_counter() - t0
+    return WriteSummary("scans", str(out), n, 0, n, 0, n + 1, None, str(labels), round(dt, 3),
+                        round(n / dt, 2) if dt else 0.0)
+
+
+__all__ = ["WriteSummary", "write_scan_set", "write_detector_set", "write_field_set", "write_line_set", "rectified_card",
            "detector_label", "apply_homography"]

@@ -1,0 +1,154 @@
+"""The cardlens OCR stage: field locator → line crops → recognizer → card-rule decoding.
+
+Works on the rectified upright card. When the card may be upside down (the detector's corner order
+is wrong on a few per cent of frames), the card is read again turned by 180° and the reading with
+the more probable card number wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from cardlens.cardrules import normalize_name
+from cardlens.cardrules.expiry import parse_expiry
+from cardlens.ocr.charset import EXPIRY_CHARS, NAME_CHARS, NUMBER_CHARS, allowed_classes
+from cardlens.ocr.ctc import beam_search, greedy
+from cardlens.ocr.field_locator import FieldBox, FieldLocator
+from cardlens.ocr.fields import CardFields
+from cardlens.ocr.number_decoding import NumberDecision, decide_number
+from cardlens.ocr.recognizer import TextRecognizer
+from cardlens.results import CardName
+
+# Crop margins around a field box, as the line set was cut (mean of its jitter), in box heights.
+PAD_X, PAD_Y = 0.3, 0.15
+
+
+@dataclass(frozen=True)
+class CardReading:
+    fields: CardFields
+    decision: NumberDecision | None
+    boxes: tuple[FieldBox, ...] = ()
+    rotated: bool = False                  # read after turning the card by 180°
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def crop_line(card: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    h, w = card.shape[:2]
+    x1, y1, x2, y2 = box
+    bh = max(y2 - y1, 1.0)
+    xa, xb = int(max(0, x1 - PAD_X * bh)), int(min(w, np.ceil(x2 + PAD_X * bh)))
+    ya, yb = int(max(0, y1 - PAD_Y * bh)), int(min(h, np.ceil(y2 + PAD_Y * bh)))
+    if xb - xa < 4 or yb - ya < 4:
+        return None
+    return card[ya:yb, xa:xb]
+
+
+def _rows(boxes: list[FieldBox]) -> list[list[FieldBox]]:
+    """Group boxes into rows (vertical overlap), top to bottom, each left to right."""
+    rows: list[list[FieldBox]] = []
+    for b in sorted(boxes, key=lambda b: b.cy):
+        if rows and abs(b.cy - np.mean([r.cy for r in rows[-1]])) < 0.5 * b.height:
+            rows[-1].append(b)
+        else:
+            rows.append([b])
+    return [sorted(r, key=lambda b: b.box[0]) for r in rows]
+
+
+class CardReader:
+    """Reads number, expiry and name from a rectified card (BGR). Stateless between calls."""
+
+    name = "cardlens"
+
+    def __init__(self, locator: FieldLocator | None = None, recognizer: TextRecognizer | None = None,
+                 runtime: str = "onnx", threads: int | None = None, try_rotated: bool = True):
+        self.locator = locator or FieldLocator.load(runtime=runtime, threads=threads)
+        self.recognizer = recognizer or TextRecognizer.load(runtime=runtime, threads=threads)
+        self.try_rotated = try_rotated
+        t = self.recognizer.spec.thresholds
+        self.beam = int(t.get("beam", 16))
+        self.min_confidence = float(t.get("number_min_confidence", 0.9))
+        self.min_char_confidence = float(t.get("number_min_char_confidence", 0.5))
+
+    def read_card(self, card: np.ndarray) -> CardReading:
+        first = self._read_once(card, rotated=False)
+        if not self.try_rotated or (first.decision is not None and first.decision.number.confidence >= 0.5):
+            return first
+        second = self._read_once(cv2.rotate(card, cv2.ROTATE_180), rotated=True)
+        return second if _score(second) > _score(first) else first
+
+    # ------------------------------------------------------------------ one orientation
+    def _read_once(self, card: np.ndarray, rotated: bool) -> CardReading:
+        boxes = self.locator.locate(card)
+        decision, notes = self._number(card, boxes)
+        expiry = self._expiry(card, [b for b in boxes if b.kind == "expiry"])
+        name = self._name(card, [b for b in boxes if b.kind == "name"])
+        number = decision.number if decision else None
+        if decision:
+            notes.append(f"number: {decision.reason}")
+        return CardReading(CardFields(number, expiry, name), decision, tuple(boxes), rotated, tuple(notes))
+
+    def _beams(self, card: np.ndarray, box: FieldBox, chars: str):
+        crop = crop_line(card, box.box)
+        if crop is None:
+            return None
+        probs = self.recognizer.probabilities(crop)
+        return beam_search(probs, allowed_classes(chars), beam=self.beam)
+
+    def _number(self, card: np.ndarray, boxes: list[FieldBox]) -> tuple[NumberDecision | None, list[str]]:
+        notes: list[str] = []
+        lines = [b for b in boxes if b.kind == "number"]
+        groups = [b for b in boxes if b.kind == "number_group"]
+        rows = _rows(groups)
+        attempts = []
+        if len(rows) >= 2:  # stacked "quick read" groups: read group by group, rows in order
+            attempts.append(("stacked groups", [g for r in rows for g in r]))
+        if lines:
+            attempts.append(("number line", [max(lines, key=lambda b: b.confidence)]))
+        if groups and len(rows) < 2:
+            attempts.append(("number groups", [g for r in rows for g in r]))
+        for how, parts in attempts:
+            segments = [self._beams(card, p, NUMBER_CHARS) for p in parts]
+            if any(s is None or not s for s in segments):
+                continue
+            decision = decide_number(segments, self.min_confidence, self.min_char_confidence)
+            if decision is not None:
+                notes.append(f"number read from the {how}")
+                return decision, notes
+        if not lines and not groups:
+            notes.append("no number field found")
+        return None, notes
+
+    def _expiry(self, card: np.ndarray, boxes: list[FieldBox]):
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
+            beams = self._beams(card, box, EXPIRY_CHARS)
+            if not beams:
+                continue
+            total = sum(r.probability for r in beams) or 1.0
+            for r in beams:  # the most probable reading that is a date (month 01–12)
+                found = parse_expiry(r.text.strip())
+                if found is not None:
+                    share = r.probability / total
+                    return type(found)(found.month, found.year, found.text, found.label, found.expired,
+                                       share * box.confidence, r.char_confidences)
+        return None
+
+    def _name(self, card: np.ndarray, boxes: list[FieldBox]) -> CardName | None:
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
+            crop = crop_line(card, box.box)
+            if crop is None:
+                continue
+            reading = greedy(self.recognizer.probabilities(crop), allowed_classes(NAME_CHARS))
+            value = normalize_name(reading.text)
+            if value:
+                confs = reading.char_confidences
+                return CardName(value, float(min(confs)) if confs else 0.0, confs)
+        return None
+
+
+def _score(reading: CardReading) -> float:
+    if reading.decision is not None:
+        return 1.0 + reading.decision.number.confidence
+    return 0.01 * len(reading.boxes)

@@ -1,0 +1,87 @@
+"""The card number from CTC probabilities, under card rules, without ever "correcting" it.
+
+The beam search ranks digit sequences by probability. The most probable one is the number *as read*,
+and it is what comes back — flagged invalid when it fails Luhn or its brand's lengths. It is
+*accepted* (good for a multi-frame vote to settle on) only when it is valid and confidently the best
+reading: its share of the beam's probability is at least ``min_confidence`` and no character is below
+``min_char_confidence``. A valid reading that is merely close to an invalid top reading is never
+substituted for it: on a specimen card that prints a Luhn-failing number, that substitution would be
+a false accept, the worst error a card scanner can make.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from cardlens.cardrules import PAN_MAX_LENGTH, PAN_MIN_LENGTH, identify_brand, luhn_valid
+from cardlens.ocr.ctc import Reading
+from cardlens.results import CardNumber
+
+
+@dataclass(frozen=True, repr=False)
+class NumberDecision:
+    number: CardNumber          # as read (masked in every text form)
+    accepted: bool
+    reason: str
+    groups: tuple[int, ...]     # digits per printed group, as read
+    valid_alternative: float    # probability of the best valid reading that is not the top one (0 if none)
+
+    def __repr__(self) -> str:
+        return (f"NumberDecision({self.number!r}, accepted={self.accepted}, reason={self.reason!r}, "
+                f"groups={self.groups})")
+
+
+def _valid(digits: str) -> bool:
+    return luhn_valid(digits) and identify_brand(digits).length_ok
+
+
+def _candidates(segments: list[list[Reading]], max_combos: int = 512):
+    """(text, probability, char confidences) over combinations of each segment's readings, best first."""
+    per = max(1, int(max_combos ** (1 / max(len(segments), 1))))
+    combos = []
+    for parts in itertools.product(*(seg[:per] for seg in segments)):
+        prob = 1.0
+        for p in parts:
+            prob *= p.probability
+        text = " ".join(p.text.strip() for p in parts)
+        confs = tuple(c for p in parts for ch, c in zip(p.text.strip(), _strip_confs(p), strict=True) if ch != " ")
+        combos.append((text, prob, confs))
+    combos.sort(key=lambda c: -c[1])
+    return combos
+
+
+def _strip_confs(reading: Reading) -> tuple[float, ...]:
+    text = reading.text
+    start = len(text) - len(text.lstrip())
+    end = start + len(text.strip())
+    return reading.char_confidences[start:end]
+
+
+def decide_number(segments: list[list[Reading]], min_confidence: float = 0.9,
+                  min_char_confidence: float = 0.5) -> NumberDecision | None:
+    """Decide on one card number from the beam readings of its line (or of its stacked groups, in
+    reading order). None when the best reading is not a card number's length."""
+    if not segments or any(not s for s in segments):
+        return None
+    combos = _candidates(segments)
+    total = sum(c[1] for c in combos) or 1.0
+    text, prob, confs = combos[0]
+    digits = text.replace(" ", "")
+    if not digits.isdigit() or not PAN_MIN_LENGTH <= len(digits) <= PAN_MAX_LENGTH:
+        return None
+    share = prob / total
+    number = CardNumber.from_digits(digits, share, confs)
+    alt = next((c[1] / total for c in combos[1:] if _valid(c[0].replace(" ", ""))), 0.0)
+    groups = tuple(len(g) for g in text.split())
+    if not number.luhn_valid:
+        reason = "fails Luhn (returned as read)"
+    elif not number.length_ok:
+        reason = f"{len(digits)} digits is not a length {number.brand} issues"
+    elif share < min_confidence:
+        reason = f"not confidently the best reading ({share:.2f} < {min_confidence})"
+    elif confs and min(confs) < min_char_confidence:
+        reason = f"a character is uncertain ({min(confs):.2f} < {min_char_confidence})"
+    else:
+        return NumberDecision(number, True, "valid and confidently read", groups, alt)
+    return NumberDecision(number, False, reason, groups, alt)

@@ -1,0 +1,216 @@
+"""``cardlens eval scan``: whole-pipeline accuracy on a labelled image set.
+
+The set is a folder with ``labels.jsonl`` in realcards-dev's format (``cardlens synth scans`` writes
+synthetic ones). Engines compared on the same images:
+
+- ``cardlens``: detector → rectify → field locator → our recognizer → card-rule decoding;
+- ``easyocr``: detector → rectify → EasyOCR (CRAFT + English recognizer) on the card → card rules;
+- ``easyocr-full``: EasyOCR on the whole image and a 13–19-digit Luhn regex (the usual baseline).
+
+Figures: number read exactly as printed, validated-PAN exact match (labels that pass Luhn),
+character accuracy, expiry and name accuracy, and the **false-accept rate**: an accepted (valid,
+confidently read) number that differs from the printed one — or any accepted number on an image
+without one. Card numbers never enter the report; only counts and rates do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardlens.cardrules import luhn_valid, normalize_name
+from cardlens.imageio import read_image
+
+ENGINES = ("cardlens", "easyocr", "easyocr-full")
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """One image's outcome: booleans and counts only (no digits)."""
+
+    file: str
+    groups: tuple[str, ...]
+    has_number: bool
+    number_luhn: bool
+    number_read: bool          # some number came back
+    number_exact: bool         # exactly as printed
+    pan_exact: bool            # accepted and equal to a Luhn-valid printed number
+    false_accept: bool
+    char_correct: int
+    char_total: int
+    has_expiry: bool
+    expiry_exact: bool
+    has_name: bool
+    name_exact: bool
+    ms: float
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def load_labels(folder: str | Path, limit: int | None = None) -> list[dict]:
+    folder = Path(folder)
+    path = folder / "labels.jsonl"
+    if not path.is_file():
+        from cardlens.errors import CardlensError
+
+        raise CardlensError(f"no labels.jsonl in {folder} (a realcards-dev-style set, or 'cardlens synth scans')")
+    rows = [json.loads(line) for line in path.open() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def _groups(label: dict) -> tuple[str, ...]:
+    out = [f"type={label.get('image_type', 'unknown')}", f"difficulty={label.get('difficulty', 'unknown')}"]
+    if label.get("embossed") is not None:
+        out.append("print=embossed" if label["embossed"] else "print=flat")
+    if label.get("orientation"):
+        out.append(f"orientation={label['orientation']}")
+    return tuple(out)
+
+
+class _FullImageEasyOCR:
+    """EasyOCR's own pipeline on the whole frame + a 13–19-digit Luhn regex: the baseline."""
+
+    PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+    def __init__(self):
+        from cardlens.ocr.easyocr_engine import EasyOCRReader
+
+        self.reader = EasyOCRReader()
+
+    def scan(self, image):
+        from cardlens.cardrules.expiry import parse_expiry
+        from cardlens.ocr.fields import group_lines
+        from cardlens.results import CardNumber, ScanResult
+
+        boxes = self.reader.read(image)
+        lines = [" ".join(b.text for b in line) for line in group_lines(boxes)]
+        text = "\n".join(lines)
+        number = None
+        for m in self.PAN.finditer(text.replace("O", "0").replace("o", "0")):
+            digits = re.sub(r"\D", "", m.group(0))
+            if luhn_valid(digits):
+                number = CardNumber.from_digits(digits, 1.0)
+                break
+        expiry = parse_expiry(text)
+        return ScanResult(bool(boxes), number, expiry, None, engine="easyocr-full",
+                          number_accepted=bool(number and number.valid))
+
+
+def make_engine(engine: str):
+    from cardlens.scanner import CardScanner
+
+    if engine == "cardlens":
+        return CardScanner(reader="cardlens")
+    if engine == "easyocr":
+        return CardScanner(reader="easyocr")
+    if engine == "easyocr-full":
+        return _FullImageEasyOCR()
+    raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+
+
+def evaluate_image(scanner, folder: Path, label: dict) -> ImageOutcome:
+    img = read_image(folder / label["file"])
+    t0 = time.perf_counter()
+    result = scanner.scan(img)
+    ms = (time.perf_counter() - t0) * 1000
+    printed = label.get("number") or None
+    got = result.number.reveal() if result.number else None
+    accepted = bool(result.number and result.number_accepted)
+    char_total = len(printed) if printed else 0
+    char_correct = max(0, char_total - edit_distance(got or "", printed)) if printed else 0
+    exp_label = label.get("expiry")
+    name_label = label.get("name")
+    name_got = result.name.value if result.name else None
+    return ImageOutcome(
+        file=label["file"], groups=_groups(label), has_number=bool(printed),
+        number_luhn=bool(printed and luhn_valid(printed)), number_read=got is not None,
+        number_exact=bool(printed) and got == printed,
+        pan_exact=bool(printed and luhn_valid(printed) and accepted and got == printed),
+        false_accept=accepted and got != printed, char_correct=char_correct, char_total=char_total,
+        has_expiry=bool(exp_label), expiry_exact=bool(exp_label) and result.expiry is not None
+        and str(result.expiry) == exp_label,
+        has_name=bool(name_label), name_exact=bool(name_label) and name_got is not None
+        and name_got == normalize_name(name_label), ms=ms)
+
+
+def summarize(outcomes: list[ImageOutcome]) -> dict:
+    def rate(num, den):
+        return round(num / den, 4) if den else None
+
+    with_number = [o for o in outcomes if o.has_number]
+    luhn = [o for o in with_number if o.number_luhn]
+    return {
+        "images": len(outcomes),
+        "with_number": len(with_number),
+        "number_exact": rate(sum(o.number_exact for o in with_number), len(with_number)),
+        "number_read": rate(sum(o.number_read for o in with_number), len(with_number)),
+        "luhn_valid_labels": len(luhn),
+        "pan_exact": rate(sum(o.pan_exact for o in luhn), len(luhn)),
+        "char_accuracy": rate(sum(o.char_correct for o in with_number), sum(o.char_total for o in with_number)),
+        "with_expiry": sum(o.has_expiry for o in outcomes),
+        "expiry_exact": rate(sum(o.expiry_exact for o in outcomes), sum(o.has_expiry for o in outcomes)),
+        "with_name": sum(o.has_name for o in outcomes),
+        "name_exact": rate(sum(o.name_exact for o in outcomes), sum(o.has_name for o in outcomes)),
+        "false_accepts": sum(o.false_accept for o in outcomes),
+        "false_accept_rate": rate(sum(o.false_accept for o in outcomes), len(outcomes)),
+        "median_ms": round(sorted(o.ms for o in outcomes)[len(outcomes) // 2], 1) if outcomes else None,
+    }
+
+
+def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
+                   progress: bool = False) -> dict:
+    folder = Path(folder)
+    labels = load_labels(folder, limit)
+    scanner = scanner or make_engine(engine)
+    outcomes = []
+    from tqdm import tqdm
+
+    for label in tqdm(labels, desc=f"eval scan [{engine}]", disable=not progress, leave=False):
+        outcomes.append(evaluate_image(scanner, folder, label))
+    by_group = defaultdict(list)
+    for o in outcomes:
+        for g in o.groups:
+            by_group[g].append(o)
+    return {"engine": engine, "data": str(folder), "overall": summarize(outcomes),
+            "by_group": {g: summarize(v) for g, v in sorted(by_group.items())},
+            "misread_files": [o.file for o in outcomes if o.has_number and not o.number_exact],
+            "false_accept_files": [o.file for o in outcomes if o.false_accept]}
+
+
+FIGURES = (("number_exact", "number read exactly as printed"), ("pan_exact", "validated PAN exact (Luhn labels)"),
+           ("char_accuracy", "number character accuracy"), ("expiry_exact", "expiry exact"),
+           ("name_exact", "name exact"), ("false_accept_rate", "false-accept rate"), ("median_ms", "median ms / image"))
+
+
+def to_markdown(reports: list[dict]) -> str:
+    def cell(v):
+        return "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    head = "| figure | " + " | ".join(r["engine"] for r in reports) + " |"
+    lines = [f"Data: `{reports[0]['data']}` — {reports[0]['overall']['images']} images, "
+             f"{reports[0]['overall']['with_number']} with a number "
+             f"({reports[0]['overall']['luhn_valid_labels']} passing Luhn).", "", head,
+             "|---|" + "---|" * len(reports)]
+    for key, title in FIGURES:
+        lines.append(f"| {title} | " + " | ".join(cell(r["overall"][key]) for r in reports) + " |")
+    lines += ["", "By group (number read exactly as printed; false accepts):", "",
+              "| group | " + " | ".join(r["engine"] for r in reports) + " |", "|---|" + "---|" * len(reports)]
+    for g in reports[0]["by_group"]:
+        cells = []
+        for r in reports:
+            s = r["by_group"].get(g, {})
+            cells.append(f"{cell(s.get('number_exact'))} ({s.get('false_accepts', 0)} FA, n={s.get('images', 0)})")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from cardlens.ocr.charset import BLANK, CHARSET, NUMBER_CHARS, allowed_classes, class_of, encode
+from cardlens.ocr.ctc import Reading, beam_search, greedy, softmax
+from cardlens.ocr.number_decoding import decide_number
+
+VALID = "4111111111111111"      # passes Luhn
+INVALID = "4111111111111112"    # one digit off: fails Luhn
+
+
+def frames(text: str, per_char: int = 3, floor: float = 1e-4) -> np.ndarray:
+    """Per-frame probabilities spelling ``text`` with blanks between characters."""
+    p = np.full((len(text) * per_char, len(CHARSET) + 1), floor)
+    for i, ch in enumerate(text):
+        p[per_char * i, class_of(ch)] = 1.0
+        p[per_char * i + 1:per_char * (i + 1), BLANK] = 1.0
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_charset_roundtrip_and_unknown_characters():
+    assert [CHARSET[c - 1] for c in encode("04/27 J.O'NEIL-X")] == list("04/27 J.O'NEIL-X")
+    with pytest.raises(ValueError, match="outside the recognizer charset"):
+        encode("é")
+
+
+def test_greedy_collapses_repeats_only_without_a_blank_between():
+    p = frames("1122")
+    assert greedy(p).text == "1122"
+    q = np.zeros((4, len(CHARSET) + 1))
+    q[[0, 1], class_of("7")] = 1
+    q[2, BLANK] = 1
+    q[3, class_of("7")] = 1
+    assert greedy(q).text == "77"
+
+
+def test_beam_search_ranks_alternatives_by_probability():
+    p = frames(VALID)
+    last = 3 * 15
+    p[last, :] = 1e-4
+    p[last, class_of("1")], p[last, class_of("2")] = 0.3, 0.7
+    beams = beam_search(p, allowed_classes(NUMBER_CHARS))
+    assert beams[0].text == INVALID and beams[1].text == VALID
+    assert beams[0].probability == pytest.approx(0.7, abs=0.02)
+    assert len(beams[0].char_confidences) == 16
+
+
+def test_beam_search_restricted_alphabet_ignores_letters():
+    p = frames("12O4")  # a letter O where a digit belongs
+    p[6, class_of("0")] = 0.2
+    p = p / p.sum(axis=1, keepdims=True)
+    assert beam_search(p, allowed_classes(NUMBER_CHARS))[0].text == "1204"
+
+
+def test_confident_valid_number_is_accepted():
+    d = decide_number([beam_search(frames(VALID), allowed_classes(NUMBER_CHARS))])
+    assert d.accepted and d.number.valid and d.number.brand == "visa"
+    assert VALID not in repr(d) and d.number.masked == "411111******1111"
+
+
+def test_luhn_failing_top_reading_is_returned_as_read_never_corrected():
+    p = frames(VALID)
+    p[45, :] = 1e-4
+    p[45, class_of("1")], p[45, class_of("2")] = 0.45, 0.55
+    d = decide_number([beam_search(p, allowed_classes(NUMBER_CHARS))])
+    assert d.number.reveal() == INVALID            # as read
+    assert not d.accepted and not d.number.luhn_valid and "Luhn" in d.reason
+    assert d.valid_alternative == pytest.approx(0.45, abs=0.03)  # reported, never substituted
+
+
+def test_valid_but_unsure_reading_is_not_accepted():
+    p = frames(VALID)
+    p[45, :] = 1e-4
+    p[45, class_of("1")], p[45, class_of("2")] = 0.6, 0.4
+    d = decide_number([beam_search(p, allowed_classes(NUMBER_CHARS))], min_confidence=0.9)
+    assert d.number.reveal() == VALID and d.number.valid and not d.accepted and "confidently" in d.reason
+
+
+def test_stacked_groups_combine_in_reading_order():
+    segs = [beam_search(frames(g), allowed_classes(NUMBER_CHARS)) for g in ("4111", "1111", "1111", "1111")]
+    d = decide_number(segs)
+    assert d.accepted and d.groups == (4, 4, 4, 4) and d.number.reveal() == VALID
+
+
+@pytest.mark.parametrize("text", ["1234", "12345678901234567890", ""])
+def test_not_a_card_number_length_gives_none(text):
+    assert decide_number([[Reading(text, (1.0,) * len(text), 1.0)]]) is None
+
+
+def test_softmax_rows_sum_to_one():
+    s = softmax(np.random.default_rng(0).normal(size=(7, 42)) * 20)
+    np.testing.assert_allclose(s.sum(axis=1), 1.0)
