@@ -9,7 +9,7 @@ from cardlens.results import CardName, CardNumber, ScanResult, StageTiming
 
 __all__ = [
     "CardName", "CardNumber", "CardScanner", "CardlensError", "DependencyError", "ImageError", "ModelError",
-    "NotAvailableError", "ScanResult", "StageTiming", "__version__",
+    "NotAvailableError", "ScanResult", "ScanSession", "SessionConfig", "StageTiming", "__version__",
 ]
 
 
@@ -18,4 +18,8 @@ def __getattr__(name: str):
         from cardlens.scanner import CardScanner
 
         return CardScanner
+    if name in ("ScanSession", "SessionConfig"):
+        from cardlens import session
+
+        return getattr(session, name)
     raise AttributeError(f"module 'cardlens' has no attribute {name!r}")

@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "synth": ("cardlens.synth.cli", "render synthetic cards, scenes and datasets", "#3"),
     "train": ("cardlens.commands.train", "train the detector, field locator or recognizer", "#4 / #5"),
     "eval": ("cardlens.commands.evaluate", "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
-    "export": (None, "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
+    "export": ("cardlens.commands.export", "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
     "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
     "demo": (None, "live webcam / video demo for QA", "#8"),
 }

@@ -9,7 +9,7 @@ import numpy as np
 from cardlens.detector.postprocess import decode_pose
 from cardlens.detector.preprocess import letterbox, to_input_tensor
 from cardlens.detector.refine import refined
-from cardlens.detector.runtime import RawRunner, onnx_runner, torch_runner
+from cardlens.detector.runtime import RawRunner, artifact_runner, torch_runner
 from cardlens.detector.types import CardDetection
 from cardlens.errors import ModelError
 from cardlens.geometry import rectify
@@ -41,15 +41,15 @@ class CardDetector:
         """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256."""
         folder = Path(model_dir) if model_dir else DEFAULT_DETECTOR
         spec = ModelSpec.load(folder / "spec.json")
-        if runtime == "onnx":
+        if runtime in ("onnx", "tflite", "auto"):
             path = folder / spec.weights
             if verify:
                 verify_file(path, spec.sha256)
-            run, embedded = onnx_runner(path, threads)
+            run, embedded = artifact_runner(path, threads)
             if embedded is not None and _contract(embedded) != _contract(spec):
                 raise ModelError(f"{path}: the spec inside the model does not match {folder / 'spec.json'} "
                                  "(input size, keypoints or output format differ); re-export the model")
-            return cls(spec, run, "onnx")
+            return cls(spec, run, path.suffix.lstrip("."))
         if runtime == "torch":
             pt = spec.extra.get("torch_weights")
             if not pt:
@@ -58,7 +58,7 @@ class CardDetector:
             if verify:
                 verify_file(path, spec.extra.get("torch_sha256", ""))
             return cls(spec, torch_runner(path, threads), "torch")
-        raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
+        raise ValueError(f"unknown runtime {runtime!r}: use 'onnx', 'tflite', 'auto' (by file) or 'torch'")
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
                max_det: int | None = None, color: str = "bgr", refine: bool = True) -> list[CardDetection]:

@@ -40,6 +40,42 @@ def onnx_runner(path: Path, threads: int | None = None) -> tuple[RawRunner, Mode
     return run, spec
 
 
+def tflite_runner(path: Path, threads: int | None = None) -> tuple[RawRunner, ModelSpec | None]:
+    """A LiteRT (TFLite) interpreter; returns the runner and the spec appended to the file (if any)."""
+    import zipfile
+
+    interp_mod = require("ai_edge_litert.interpreter", "export")
+    try:
+        interp = interp_mod.Interpreter(model_path=str(path), num_threads=int(threads) if threads else None)
+        interp.allocate_tensors()
+    except Exception as exc:
+        raise ModelError(f"cannot load TFLite model {path}: {str(exc).splitlines()[0][:300]}") from None
+    spec = None
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            if f"{METADATA_KEY}.json" in zf.namelist():
+                spec = ModelSpec.from_json(zf.read(f"{METADATA_KEY}.json").decode(), source=f"{path} metadata")
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interp.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interp.invoke()
+        return interp.get_tensor(out["index"])
+
+    return run, spec
+
+
+def artifact_runner(path: Path, threads: int | None = None) -> tuple[RawRunner, ModelSpec | None]:
+    """The runner for an exported file, by its suffix (.onnx or .tflite)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        return onnx_runner(path, threads)
+    if suffix == ".tflite":
+        return tflite_runner(path, threads)
+    raise ModelError(f"{path}: no runtime for {suffix or 'files without a suffix'} here (CoreML predicts on macOS only)")
+
+
 def torch_runner(path: Path, threads: int | None = None) -> RawRunner:
     """The ultralytics checkpoint as a plain torch module in eval mode (raw tensor out)."""
     from cardlens.offline import import_ultralytics

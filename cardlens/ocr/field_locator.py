@@ -12,7 +12,7 @@ import numpy as np
 
 from cardlens.detector.postprocess import decode_detect
 from cardlens.detector.preprocess import letterbox, to_input_tensor
-from cardlens.detector.runtime import onnx_runner, torch_runner
+from cardlens.detector.runtime import artifact_runner, torch_runner
 from cardlens.errors import ModelError
 from cardlens.imageio import load_image
 from cardlens.modelspec import ModelSpec, verify_file
@@ -46,11 +46,11 @@ def load_model_folder(folder: Path, runtime: str, threads: int | None, verify: b
     spec = ModelSpec.load(spec_path)
     if spec.task != task:
         raise ModelError(f"{folder} holds a {spec.task!r} model, not a {what} ({task!r})")
-    if runtime == "onnx":
+    if runtime in ("onnx", "tflite", "auto"):
         path = folder / spec.weights
         if verify:
             verify_file(path, spec.sha256)
-        run, embedded = onnx_runner(path, threads)
+        run, embedded = artifact_runner(path, threads)
         if embedded is not None and (embedded.task, tuple(embedded.input_size)) != (spec.task, tuple(spec.input_size)):
             raise ModelError(f"{path}: the spec inside the model does not match {spec_path}; re-export the model")
         return spec, run
@@ -61,7 +61,7 @@ def load_model_folder(folder: Path, runtime: str, threads: int | None, verify: b
         if verify:
             verify_file(folder / pt, spec.extra.get("torch_sha256", ""))
         return spec, folder / pt
-    raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
+    raise ValueError(f"unknown runtime {runtime!r}: use 'onnx', 'tflite', 'auto' (by file) or 'torch'")
 
 
 class FieldLocator:

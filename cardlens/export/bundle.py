@@ -1,0 +1,239 @@
+"""One bundle per target: ``DIR/<format>-<precision>/`` with every model of the pipeline, each
+validated against the torch reference, plus ``manifest.json`` and ``REPORT.md``.
+
+Layout::
+
+    onnx-int8/
+      detector/model.onnx   detector/spec.json
+      fields/model.onnx     fields/spec.json
+      recognizer/model.onnx recognizer/spec.json
+      manifest.json  REPORT.md
+
+Each ``spec.json`` names its artifact and that artifact's sha256 (checked at load); the same spec,
+without the self-referential sha256, is written *inside* the artifact and read back here (a spec
+that does not round-trip is an error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from cardlens._version import __version__
+from cardlens.export import calibration as calib
+from cardlens.export.sources import Source, pipeline_sources, torch_module
+from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
+from cardlens.modelspec import sha256_of
+
+CONTRACT = {
+    "detector": {
+        "input": "RGB, letterbox to the spec's input size keeping aspect (pad value 114, centred), x/255, NCHW float32",
+        "output": "raw (1, 17, N): cx, cy, w, h in input px, card score (sigmoid), 4 corners × (x, y, visibility)",
+        "post": "score ≥ thresholds.conf, greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
+                "design's order (top-left of the design first, clockwise); optional edge-fit refinement "
+                "(cardlens.detector.refine)",
+        "warp": "perspective warp of the 4 corners to 856×540 (landscape) or 540×856 (portrait, first edge shorter)",
+    },
+    "fields": {
+        "input": "the rectified card, same letterbox as the detector",
+        "output": "raw (1, 8, N): cx, cy, w, h in input px, 4 class scores (number, number_group, expiry, name)",
+        "post": "score ≥ thresholds.conf, NMS per class; crop each field with margins 0.3 × box height left/right "
+                "and 0.15 × box height above/below",
+    },
+    "recognizer": {
+        "input": "line crop → grey, resize to height 32 keeping aspect (width ≤ 512), right-pad with the crop's "
+                 "median grey to 512, x/255, (1, 1, 32, 512) float32",
+        "output": "CTC logits (1, 128, 42): class 0 blank, class i = charset[i-1]",
+        "post": "softmax; number lines: CTC prefix beam search (beam 16) over digits and space; the top reading is "
+                "the number as read; it is accepted only if it passes Luhn, matches a brand's length and prefix, "
+                "holds ≥ 0.9 of the beam's probability and no character is below 0.5 — never replaced by a "
+                "different valid reading; expiry: the most probable reading that parses as MM/YY with month "
+                "01–12; name: greedy over A–Z space ' - .",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    role: str
+    file: str
+    bytes: int
+    sha256: str
+    seconds: float
+    parity: dict | None          # None where the runtime cannot run on this host (CoreML off macOS)
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    name: str
+    folder: str
+    models: tuple[ModelReport, ...]
+    accuracy: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sha256_tree(path: Path) -> str:
+    """sha256 of a file, or of a directory's files (relative names and contents, in sorted order)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_of(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(bytes.fromhex(sha256_of(f)))
+    return h.hexdigest()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _reference_outputs(source: Source, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    import torch
+
+    module = torch_module(source)
+    with torch.no_grad():
+        return [module(torch.from_numpy(x)).numpy() for x in inputs]
+
+
+def export_model(module, fmt: str, precision: str, source: Source, folder: Path, inputs: dict) -> ModelReport:
+    t0 = time.perf_counter()
+    rdir = folder / source.role
+    rdir.mkdir(parents=True, exist_ok=True)
+    path = rdir / ("model" + module.SUFFIX)
+    module.export(source, precision, path, inputs["calibration"])
+    inner = replace(source.spec, weights=path.name, sha256="",
+                    extra={**source.spec.extra, "format": fmt, "precision": precision,
+                           "source_onnx": source.spec.weights, "source_onnx_sha256": source.spec.sha256})
+    module.embed_spec(path, inner)
+    checks = []
+    if module.read_spec(path) != inner:
+        raise ExportValidationError(f"{path}: the spec read back from the artifact differs from the one written")
+    checks.append("spec round-trips through the artifact's metadata")
+    run, names = module.runner(path)
+    expected = source.spec.output_names
+    if fmt == "tflite":  # LiteRT names outputs after its graph; cardlens reads them by position
+        expected = names if len(names) == len(expected) else expected
+    parity = None
+    if run is not None:
+        pairs = [(ref, run(x)) for ref, x in zip(inputs["reference"], inputs["validation"], strict=True)]
+        parity = compare(source.role, precision, expected, names, pairs, str(path)).to_dict()
+        checks.append(f"numeric parity with torch on {len(pairs)} synthetic inputs")
+    else:
+        from cardlens.export.coreml_format import interface
+
+        ins, outs = interface(path)
+        shape = tuple(inputs["validation"][0].shape)
+        if list(outs) != list(source.spec.output_names):
+            from cardlens.export.validate import OutputNameError
+
+            raise OutputNameError(f"{path}: outputs {list(outs)}, expected {list(source.spec.output_names)}")
+        if ins.get(source.spec.input_name) != shape:
+            raise ShapeMismatchError(f"{path}: input {ins}, expected {source.spec.input_name} {shape}")
+        checks.append("input/output names and input shape checked (CoreML cannot predict off macOS: "
+                      "numeric parity not measured here)")
+    sha = sha256_tree(path)
+    replace(inner, sha256=sha).save(rdir / "spec.json")
+    return ModelReport(source.role, str(path.relative_to(folder)), _size(path), sha,
+                       round(time.perf_counter() - t0, 2), parity, tuple(checks))
+
+
+def write_manifest(result: BundleResult, fmt: str, precision: str, sources: list[Source]) -> Path:
+    folder = Path(result.folder)
+    specs = {m.role: json.loads((folder / m.role / "spec.json").read_text()) for m in result.models}
+    manifest = {
+        "bundle": result.name, "format": fmt, "precision": precision, "cardlens_version": __version__,
+        "files": [{"role": m.role, "file": m.file, "bytes": m.bytes, "sha256": m.sha256} for m in result.models],
+        "specs": specs,
+        "source_weights": {s.role: {"onnx_sha256": s.spec.sha256, "torch_sha256": s.spec.extra.get("torch_sha256")}
+                           for s in sources},
+        "contract": CONTRACT,
+        "validation": {m.role: {"parity": m.parity, "checks": list(m.checks)} for m in result.models},
+        "accuracy": result.accuracy,
+    }
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def write_report(result: BundleResult, fmt: str, precision: str) -> Path:
+    folder = Path(result.folder)
+    lines = [f"# cardlens bundle `{result.name}`", "",
+             f"Format {fmt}, precision {precision}, cardlens {__version__}. Every model was validated against "
+             "the torch reference (see `manifest.json` for specs, checks and the post-processing contract).", "",
+             "| model | file | size | max abs error (tolerance) | checks |", "|---|---|---|---|---|"]
+    for m in result.models:
+        if m.parity:
+            err = ", ".join(f"{k} {v:.3g} ({m.parity['tolerance'][k]:g})" for k, v in m.parity["max_abs"].items())
+        else:
+            err = "not measured on this host"
+        lines.append(f"| {m.role} | `{m.file}` | {m.bytes / 1e6:.2f} MB | {err} | {'; '.join(m.checks)} |")
+    if result.accuracy:
+        lines += ["", "## Task accuracy of this bundle (whole pipeline through the exported models)", ""]
+        for data, figures in result.accuracy.items():
+            shown = ", ".join(f"{k} {v}" for k, v in figures.items())
+            lines.append(f"- {data}: {shown}")
+    path = folder / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bundle_scanner(folder: Path):
+    """A :class:`CardScanner` running a bundle's ONNX or TFLite models."""
+    from cardlens.detector.model import CardDetector
+    from cardlens.ocr.card_reader import CardReader
+    from cardlens.ocr.field_locator import FieldLocator
+    from cardlens.ocr.recognizer import TextRecognizer
+    from cardlens.scanner import CardScanner
+
+    folder = Path(folder)
+    reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
+                        TextRecognizer.load(folder / "recognizer", runtime="auto"))
+    return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader)
+
+
+ACCURACY_KEYS = ("images", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")
+
+
+def export_bundle(fmt: str, precision: str, out: str | Path, datasets: dict[str, Path] | None = None,
+                  n_calibration: int = 32, n_validation: int = 12, cache: dict | None = None,
+                  log=print, models_dir: Path | None = None) -> BundleResult:
+    from cardlens.export import FORMATS
+
+    module = FORMATS[fmt]
+    folder = Path(out) / f"{fmt}-{precision}"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = pipeline_sources(models_dir)
+    cache = {} if cache is None else cache
+    reports = []
+    for source in sources:
+        if source.role not in cache:
+            val = calib.network_inputs(source, n_validation, calib.VALIDATION_SEED)
+            cache[source.role] = {"calibration": calib.network_inputs(source, n_calibration, calib.CALIBRATION_SEED),
+                                  "validation": val, "reference": _reference_outputs(source, val)}
+        report = export_model(module, fmt, precision, source, folder, cache[source.role])
+        log(f"  {folder.name}/{report.file}: {report.bytes / 1e6:.2f} MB, "
+            + (", ".join(f"{k} err {v:.3g}" for k, v in report.parity["max_abs"].items()) if report.parity
+               else "structure checked"))
+        reports.append(report)
+    result = BundleResult(folder.name, str(folder), tuple(reports))
+    if datasets and fmt in ("onnx", "tflite"):
+        from cardlens.scan_eval import evaluate_scans
+
+        scanner = bundle_scanner(folder)
+        accuracy = {}
+        for name, path in datasets.items():
+            overall = evaluate_scans(path, engine=folder.name, scanner=scanner)["overall"]
+            accuracy[name] = {k: overall[k] for k in ACCURACY_KEYS}
+        result = replace(result, accuracy=accuracy)
+    write_manifest(result, fmt, precision, sources)
+    write_report(result, fmt, precision)
+    return result

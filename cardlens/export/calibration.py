@@ -1,0 +1,47 @@
+"""Real network inputs from the synthetic data engine, through the runtime's own pre-processing.
+
+Used to calibrate int8 models and to validate every exported artifact against the torch reference.
+Calibration and validation use different seeds so a model is never checked on what calibrated it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cardlens.export.sources import Source
+
+CALIBRATION_SEED = 7101
+VALIDATION_SEED = 7202
+
+
+def _yolo_tensor(image_rgb: np.ndarray, source: Source) -> np.ndarray:
+    from cardlens.detector.preprocess import letterbox, to_input_tensor
+
+    s = source.spec
+    padded, _ = letterbox(np.ascontiguousarray(image_rgb[:, :, ::-1]), tuple(s.input_size), s.pad_value)
+    return to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
+
+
+def network_inputs(source: Source, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` input tensors (each ``source.input_shape()``) for one model of the pipeline."""
+    from cardlens.synth.seeding import sample_rngs
+    from cardlens.synth.writers import line_crops, rectified_card
+
+    out: list[np.ndarray] = []
+    i = 0
+    while len(out) < n:
+        if source.role == "detector":
+            from cardlens.synth.scene import render_scene
+
+            out.append(_yolo_tensor(render_scene(seed, i, 416, negative=(i % 8 == 7)).image, source))
+        elif source.role == "fields":
+            out.append(_yolo_tensor(rectified_card(seed, i).image, source))
+        else:
+            from cardlens.ocr.line_preprocess import line_tensor
+
+            rc = rectified_card(seed, i)
+            h, w = source.spec.input_size
+            for _kind, _text, crop, _ in line_crops(rc, sample_rngs(seed, i, "lines")[0]):
+                out.append(line_tensor(crop, h, w, color="rgb")[0])
+        i += 1
+    return [x.astype(np.float32) for x in out[:n]]

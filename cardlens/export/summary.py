@@ -1,0 +1,24 @@
+"""``DIR/SUMMARY.md``: every bundle side by side — sizes, worst parity error, task accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_summary(out: Path, results: list, refused: list[dict]) -> Path:
+    lines = ["# cardlens export summary", "",
+             "| bundle | total size | detector | fields | recognizer | worst parity error | accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        sizes = {m.role: m.bytes for m in r.models}
+        errs = [f"{m.role} {k} {v:.3g}" for m in r.models if m.parity for k, v in m.parity["max_abs"].items()]
+        acc = "; ".join(f"{d}: PAN exact {a.get('number_exact')}, FA {a.get('false_accepts')}"
+                        for d, a in r.accuracy.items()) or "not run (runtime unavailable here)"
+        lines.append(f"| `{r.name}` | {sum(sizes.values()) / 1e6:.2f} MB | {sizes.get('detector', 0) / 1e6:.2f} MB | "
+                     f"{sizes.get('fields', 0) / 1e6:.2f} MB | {sizes.get('recognizer', 0) / 1e6:.2f} MB | "
+                     f"{', '.join(errs) or 'structure only'} | {acc} |")
+    if refused:
+        lines += ["", "Not produced:", ""] + [f"- `{r['bundle']}`: {r['reason']}" for r in refused]
+    path = Path(out) / "SUMMARY.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
