@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "eval": ("cardlens.commands.evaluate", "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
     "export": ("cardlens.commands.export", "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
     "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
-    "demo": (None, "live webcam / video demo for QA", "#8"),
+    "demo": ("cardlens.commands.demo", "live webcam / video demo for QA", "#8"),
 }
 
 

@@ -124,6 +124,7 @@ class ScanResult:
     timings: tuple[StageTiming, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = ()
     number_accepted: bool = False  # valid and confidently read: what a multi-frame vote may settle on
+    fields: tuple = ()             # (kind, 4 image points, confidence) per located field, for overlays
 
     @property
     def timings_ms(self) -> dict[str, float]:
@@ -149,6 +150,8 @@ class ScanResult:
             "engine": self.engine,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "notes": list(self.notes),
+            "fields": [{"kind": k, "quad": [[round(x, 1), round(y, 1)] for x, y in q], "confidence": round(c, 4)}
+                       for k, q, c in self.fields],
         }
 
     def to_json(self, reveal: bool = False, **kwargs) -> str:

@@ -105,12 +105,32 @@ class CardScanner:
             if reading.rotated:
                 notes.append("card read turned by 180°")
             accepted = reading.decision.accepted if reading.decision else False
+            field_quads = _field_quads(reading, card.shape[:2], det.corners)
         else:  # a text-box reader (EasyOCR): text boxes → card rules
             with timer.stage("ocr"):
                 boxes = self.reader.read(card)
             with timer.stage("decode"):
                 fields = assemble_fields(boxes, (card.shape[1], card.shape[0]))
             accepted = bool(fields.number and fields.number.valid)
+            field_quads = ()
             log.debug("read %d text boxes", len(boxes))
         return ScanResult(True, fields.number, fields.expiry, fields.name, corners, det.confidence, (w, h),
-                          self.engine, timer.result(), tuple(notes), accepted)
+                          self.engine, timer.result(), tuple(notes), accepted, field_quads)
+
+
+def _field_quads(reading, card_hw: tuple[int, int], corners: np.ndarray) -> tuple:
+    """Field boxes of the rectified card mapped back into the frame (for overlays)."""
+    import cv2
+
+    h, w = card_hw
+    rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    H = cv2.getPerspectiveTransform(rect, np.asarray(corners, np.float32))
+    out = []
+    for b in reading.boxes:
+        x1, y1, x2, y2 = b.box
+        pts = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32)
+        if reading.rotated:  # boxes were found on the card turned by 180°
+            pts = np.array([w, h], np.float32) - pts
+        img_pts = cv2.perspectiveTransform(pts[None], H)[0]
+        out.append((b.kind, tuple((float(x), float(y)) for x, y in img_pts), float(b.confidence)))
+    return tuple(out)

@@ -79,3 +79,11 @@ then
   log "pointing the editable install at $PWD"
   pip_in .venv/bin/python install --quiet --no-deps --no-build-isolation -e .
 fi
+# The demo's window test runs under a virtual X server. Debian's xvfb (about 10 s from the package
+# registry); skipped quietly where apt-get or root is unavailable (the window test then says why).
+if ! command -v Xvfb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing xvfb for the demo's window test"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q xvfb >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q xvfb >/dev/null 2>&1; } \
+    || log "could not install xvfb; the demo window test will be skipped"
+fi

@@ -101,14 +101,19 @@ class CardReader:
         notes: list[str] = []
         lines = [b for b in boxes if b.kind == "number"]
         groups = [b for b in boxes if b.kind == "number_group"]
-        rows = _rows(groups)
+        rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
+        line = max(lines, key=lambda b: b.confidence) if lines else None
+        group_h = float(np.median([g.height for g in groups])) if groups else 0.0
+        # a number box about two group-heights tall spans stacked "quick read" rows: read it group by group
+        stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
         attempts = []
-        if len(rows) >= 2:  # stacked "quick read" groups: read group by group, rows in order
+        if stacked:
             attempts.append(("stacked groups", [g for r in rows for g in r]))
-        if lines:
-            attempts.append(("number line", [max(lines, key=lambda b: b.confidence)]))
-        if groups and len(rows) < 2:
-            attempts.append(("number groups", [g for r in rows for g in r]))
+        if line is not None:
+            attempts.append(("number line", [line]))
+        if groups and not stacked:
+            best_row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
+            attempts.append(("number groups", best_row))
         for how, parts in attempts:
             segments = [self._beams(card, p, NUMBER_CHARS) for p in parts]
             if any(s is None or not s for s in segments):
@@ -117,6 +122,8 @@ class CardReader:
             if decision is not None:
                 notes.append(f"number read from the {how}")
                 return decision, notes
+            digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
+            notes.append(f"the {how} read as {digits} digits: not a card number")
         if not lines and not groups:
             notes.append("no number field found")
         return None, notes
@@ -149,6 +156,7 @@ class CardReader:
 
 
 def _score(reading: CardReading) -> float:
+    """Which orientation read better: a number decision wins; without one, the upright reading stays."""
     if reading.decision is not None:
         return 1.0 + reading.decision.number.confidence
-    return 0.01 * len(reading.boxes)
+    return 0.0 if reading.rotated else 0.5

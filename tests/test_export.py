@@ -1,0 +1,124 @@
+"""Export bundles: every artifact validated against torch, spec inside every file, typed errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cardlens.cli import main
+from cardlens.export.validate import OutputNameError, ShapeMismatchError, ToleranceError, compare
+from conftest import need
+
+EXAMPLE = "examples/card_photo.jpg"
+
+
+@pytest.fixture(scope="module")
+def inputs_cache():
+    return {}
+
+
+def _bundle(tmp_path_factory, inputs_cache, fmt, precision):
+    from cardlens.export.bundle import export_bundle
+
+    out = tmp_path_factory.mktemp(f"{fmt}-{precision}")
+    return export_bundle(fmt, precision, out, None, n_calibration=6, n_validation=3, cache=inputs_cache,
+                         log=lambda *a: None)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_onnx_bundle_is_validated_self_describing_and_reads_the_card(tmp_path_factory, inputs_cache, precision):
+    from pathlib import Path
+
+    from cardlens.detector.runtime import read_onnx_spec
+    from cardlens.export.bundle import CONTRACT, bundle_scanner, sha256_tree
+    from cardlens.synth.examples import example_scene
+
+    need("onnx")
+    result = _bundle(tmp_path_factory, inputs_cache, "onnx", precision)
+    folder = Path(result.folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [f["role"] for f in manifest["files"]] == ["detector", "fields", "recognizer"]
+    assert manifest["contract"] == CONTRACT and manifest["precision"] == precision
+    for m in result.models:
+        path = folder / m.file
+        assert sha256_tree(path) == m.sha256
+        inner = read_onnx_spec(path)  # the spec travels inside the artifact
+        assert inner.extra["precision"] == precision and inner.weights == path.name
+        assert m.parity["max_abs"] and all(v <= m.parity["tolerance"][k] for k, v in m.parity["max_abs"].items())
+    assert "max abs error" in (folder / "REPORT.md").read_text()
+    pan = example_scene().card.spec.text.pan
+    r = bundle_scanner(folder).scan(EXAMPLE)
+    assert r.number is not None and r.number.reveal() == pan
+
+
+def test_onnx_int8_is_smaller_than_fp32(tmp_path_factory, inputs_cache):
+    need("onnx")
+    sizes = {p: sum(m.bytes for m in _bundle(tmp_path_factory, inputs_cache, "onnx", p).models)
+             for p in ("fp32", "int8")}
+    assert sizes["int8"] < 0.6 * sizes["fp32"]
+
+
+def test_tflite_fp32_bundle_matches_torch(tmp_path_factory, inputs_cache):
+    from pathlib import Path
+
+    from cardlens.export.bundle import bundle_scanner
+    from cardlens.export.tflite_format import read_spec
+
+    need("litert_torch")
+    result = _bundle(tmp_path_factory, inputs_cache, "tflite", "fp32")
+    for m in result.models:
+        assert m.parity["max_abs"] and read_spec(Path(result.folder) / m.file).extra["format"] == "tflite"
+    assert bundle_scanner(result.folder).scan(EXAMPLE).number is not None
+
+
+def test_tflite_fp16_is_refused_with_the_reason(tmp_path):
+    from cardlens.errors import NotAvailableError
+
+    need("litert_torch")
+    with pytest.raises(NotAvailableError, match="fp16"):
+        main_export = __import__("cardlens.export.bundle", fromlist=["export_bundle"]).export_bundle
+        main_export("tflite", "fp16", tmp_path, None, n_calibration=2, n_validation=1, log=lambda *a: None)
+
+
+@pytest.mark.slow
+def test_coreml_bundles_carry_spec_and_interface(tmp_path_factory, inputs_cache):
+    from pathlib import Path
+
+    from cardlens.export.coreml_format import interface, read_spec
+
+    need("coremltools")
+    for precision in ("fp32", "fp16", "int8"):
+        result = _bundle(tmp_path_factory, inputs_cache, "coreml", precision)
+        for m in result.models:
+            path = Path(result.folder) / m.file
+            spec = read_spec(path)
+            ins, outs = interface(path)
+            assert spec.extra["precision"] == precision and list(outs) == list(spec.output_names)
+            assert ins[spec.input_name] == (1, 1 if spec.color == "GRAY" else 3, *spec.input_size)
+
+
+def test_compare_raises_typed_errors():
+    ref = np.zeros((1, 42 + 0, 128), np.float32).transpose(0, 2, 1)
+    ok = compare("recognizer", "fp32", ("logits",), ("logits",), [(ref, ref.copy())], "x")
+    assert ok.max_abs == {"probs": 0.0}
+    with pytest.raises(OutputNameError):
+        compare("recognizer", "fp32", ("logits",), ("out",), [(ref, ref)], "x")
+    with pytest.raises(ShapeMismatchError):
+        compare("recognizer", "fp32", ("logits",), ("logits",), [(ref, ref[:, :64])], "x")
+    bad = ref.copy()
+    bad[0, :, 1] = 9.0  # a different character wins every frame
+    with pytest.raises(ToleranceError, match="over the fp32 tolerance"):
+        compare("recognizer", "fp32", ("logits",), ("logits",), [(ref, bad)], "x")
+    yolo = np.zeros((1, 8, 10), np.float32)
+    yolo[0, 4, 3] = 0.9
+    moved = yolo.copy()
+    moved[0, 0, 3] = 20.0  # a box 20 px off on a confident anchor
+    with pytest.raises(ToleranceError, match="coords"):
+        compare("fields", "int8", ("output0",), ("output0",), [(yolo, moved)], "x")
+
+
+def test_export_cli_writes_bundle_and_summary(tmp_path, capsys):
+    need("onnx")
+    code = main(["export", "--format", "onnx", "--precision", "fp32", "--out", str(tmp_path), "--accuracy", "none"])
+    assert code == 0
+    assert (tmp_path / "onnx-fp32" / "manifest.json").is_file() and (tmp_path / "SUMMARY.md").is_file()
