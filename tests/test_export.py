@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import need
 
 from cardlens.cli import main
 from cardlens.export.validate import OutputNameError, ShapeMismatchError, ToleranceError, compare
-from conftest import need
 
 EXAMPLE = "examples/card_photo.jpg"
 
