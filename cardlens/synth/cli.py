@@ -20,6 +20,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         s.add_argument("--val-fraction", type=float, default=0.1)
         if name in ("detector", "scans"):
             s.add_argument("--imgsz", type=int, default=640)
+        if name == "lines":
+            s.add_argument("--scene-size", type=int, default=960, help="photo size the cards are cut from")
+            s.add_argument("--card-scale", type=float, nargs=2, default=(0.6, 0.95), metavar=("MIN", "MAX"),
+                           help="card size in the photo (share of the frame)")
+            s.add_argument("--corner-error", type=float, default=0.012, help="corner noise (share of the diagonal)")
+        if name == "detector":
             s.add_argument("--negatives", type=float, default=0.1)
         s.add_argument("--no-progress", action="store_true")
         s.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -48,7 +54,8 @@ def run(args) -> int:
                                     progress=progress)
     elif cmd == "lines":
         res = synth.write_line_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
-                                   progress=progress)
+                                   progress=progress, scene_size=args.scene_size, card_scale=tuple(args.card_scale),
+                                   corner_error=args.corner_error)
     elif cmd == "scans":
         res = synth.write_scan_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz, progress=progress)
     elif cmd == "preview":

@@ -162,8 +162,12 @@ class RectifiedCard:
     sample: object
 
 
-def rectified_card(seed: int, index: int, rect_long: int = RECT_LONG, corner_error: float = 0.012) -> RectifiedCard:
-    """A photographed card warped upright from *perturbed* corners (realistic corner-detector error)."""
+def rectified_card(seed: int, index: int, rect_long: int = RECT_LONG, corner_error: float = 0.012,
+                   scene_size: int = 960, scale_range: tuple[float, float] = (0.6, 0.95)) -> RectifiedCard:
+    """A photographed card warped upright from *perturbed* corners (realistic corner-detector error).
+
+    ``scene_size`` and ``scale_range`` set how many camera pixels the card had before the warp: smaller
+    values give the softer crops a 640×480 camera frame yields."""
     from cardlens.synth.render import make_card_spec
     from cardlens.synth.scene import compose_scene
 
@@ -173,7 +177,7 @@ def rectified_card(seed: int, index: int, rect_long: int = RECT_LONG, corner_err
         from dataclasses import replace
 
         spec = replace(spec, number_on=spec.side)
-    s = compose_scene(seed, index, 960, spec=spec, scale_range=(0.6, 0.95), tilt_deg=30, occluders=False,
+    s = compose_scene(seed, index, scene_size, spec=spec, scale_range=scale_range, tilt_deg=30, occluders=False,
                       inside_share=1.0, distractor_rate=0.3)
     rw, rh = card_size_px(rect_long, spec.portrait)
     diag = float(np.hypot(*(s.corners[2] - s.corners[0])))
@@ -256,8 +260,8 @@ def line_crops(rc: RectifiedCard, rng: np.random.Generator) -> list[tuple[str, s
 
 
 def _line_task(args):
-    out, seed, index = args
-    rc = rectified_card(seed, index)
+    out, seed, index, scene = args
+    rc = rectified_card(seed, index, **scene)
     rng = sample_rngs(seed, index, "lines")[0]
     spec = rc.sample.card.spec
     rows = []
@@ -273,13 +277,19 @@ def _line_task(args):
 
 
 def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: float = 0.1,
-                   progress: bool = True) -> WriteSummary:
-    """Recognizer set: ``images/*.png`` line crops and ``manifest.jsonl`` (one row per crop, with split)."""
+                   progress: bool = True, scene_size: int = 960, card_scale: tuple[float, float] = (0.6, 0.95),
+                   corner_error: float = 0.012) -> WriteSummary:
+    """Recognizer set: ``images/*.png`` line crops and ``manifest.jsonl`` (one row per crop, with split).
+
+    ``scene_size``/``card_scale``/``corner_error`` set the photograph the crops are cut from (see
+    :func:`rectified_card`); the defaults give sharp crops, ``scene_size=640, card_scale=(0.35, 0.95),
+    corner_error=0.02`` the softer, less well-framed ones a phone camera frame gives."""
     t0 = time.perf_counter()
     out = Path(out)
     _dirs(out, ["images"])
     val = _split(seed, n, val_fraction, "split")
-    jobs = [(str(out), seed, i) for i in range(n)]
+    scene = {"scene_size": scene_size, "scale_range": tuple(card_scale), "corner_error": corner_error}
+    jobs = [(str(out), seed, i, scene) for i in range(n)]
     rows = [r for rs in _run_pool(_line_task, jobs, workers, "synth lines", progress) for r in rs]
     manifest = out / "manifest.jsonl"
     with manifest.open("w") as fh:

@@ -38,6 +38,7 @@ class RecognizerTrainConfig:
     threads: int | None = None
     resume: bool = False
     limit: int | None = None     # at most this many training lines (quick runs)
+    init: str | None = None      # start from these recognizer weights (model.pt) instead of random init
     extra_data: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -204,6 +205,12 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
         raise CardlensError(f"{cfg.data}: the line set needs both train and val lines")
     print(f"loaded {len(train)} train / {len(val)} val lines in {time.time() - t_load:.0f} s", flush=True)
     model = LineRecognizer(width=cfg.width)
+    if cfg.init:
+        state = torch.load(cfg.init, map_location="cpu", weights_only=False)
+        if float(state.get("width", cfg.width)) != cfg.width:
+            raise UsageError(f"--init weights have width {state.get('width')}, not --width {cfg.width}")
+        model.load_state_dict(state["state_dict"] if "state_dict" in state else state["model"])  # model.pt | last.pt
+        print(f"initialised from {cfg.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     steps_per_epoch = len(_batches(train, cfg.batch, np.random.default_rng(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
@@ -235,7 +242,7 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         metrics = evaluate_lines(model, val)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), **metrics})
         elapsed = time.time() - t0
