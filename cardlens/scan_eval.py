@@ -34,6 +34,7 @@ class ImageOutcome:
 
     file: str
     groups: tuple[str, ...]
+    card_found: bool
     has_number: bool
     number_luhn: bool
     number_read: bool          # some number came back
@@ -134,7 +135,7 @@ def evaluate_image(scanner, folder: Path, label: dict) -> ImageOutcome:
     name_label = label.get("name")
     name_got = result.name.value if result.name else None
     return ImageOutcome(
-        file=label["file"], groups=_groups(label), has_number=bool(printed),
+        file=label["file"], groups=_groups(label), card_found=bool(result.card_found), has_number=bool(printed),
         number_luhn=bool(printed and luhn_valid(printed)), number_read=got is not None,
         number_exact=bool(printed) and got == printed,
         pan_exact=bool(printed and luhn_valid(printed) and accepted and got == printed),
@@ -151,8 +152,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
     with_number = [o for o in outcomes if o.has_number]
     luhn = [o for o in with_number if o.number_luhn]
+    with_card = [o for o in outcomes if o.groups[0] != "type=negative"]
     return {
         "images": len(outcomes),
+        "card_found": rate(sum(o.card_found for o in with_card), len(with_card)),
         "with_number": len(with_number),
         "number_exact": rate(sum(o.number_exact for o in with_number), len(with_number)),
         "number_read": rate(sum(o.number_read for o in with_number), len(with_number)),

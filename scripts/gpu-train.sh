@@ -2,7 +2,7 @@
 # Train cardlens' YOLO models on a lent GPU machine (16 cores, no network, python3 with torch):
 # synthetic data is rendered there, both runs are time-boxed (--hours) and run side by side, and the
 # results come back as tarballs under $OUT. The wheels it needs (ultralytics, albumentations and
-# their missing dependencies) travel in .whl/ (see README "Training on a GPU").
+# their missing dependencies) travel in .whl/ (scripts/gpu-wheels.sh fetches them; README "Training on a lent GPU").
 # Usage on the GPU machine: scripts/gpu-train.sh   (env: DET_N FIELDS_N HOURS DET_INIT)
 set -u
 T0=$(date +%s)
@@ -11,7 +11,7 @@ DET_N=${DET_N:-16000} FIELDS_N=${FIELDS_N:-6000} HOURS=${HOURS:-0.09}
 DET_INIT=${DET_INIT:-cardlens/models/card-detector/model.pt} DEVICE=${DEVICE:-0} PY=${PY:-python3}
 el() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 [ -n "${SKIP_WHEELS:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  && cp -r .whl/shim/polars /tmp/site/ || { [ -n "${SKIP_WHEELS:-}" ] || { echo "wheel install failed"; exit 1; }; }
+  && cp -r scripts/gpu/polars /tmp/site/ || { [ -n "${SKIP_WHEELS:-}" ] || { echo "wheel install failed"; exit 1; }; }
 export PYTHONPATH=/tmp/site:$PWD CARDLENS_CACHE=/tmp/clcache PYTHONUNBUFFERED=1
 $PY -c "import cardlens.offline as o; o.configure_offline(); import ultralytics, albumentations, torch; \
 print('imports ok', ultralytics.__version__, torch.__version__, torch.cuda.is_available())" || exit 1

@@ -122,3 +122,55 @@ def test_export_cli_writes_bundle_and_summary(tmp_path, capsys):
     code = main(["export", "--format", "onnx", "--precision", "fp32", "--out", str(tmp_path), "--accuracy", "none"])
     assert code == 0
     assert (tmp_path / "onnx-fp32" / "manifest.json").is_file() and (tmp_path / "SUMMARY.md").is_file()
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32_bundle(tmp_path_factory, inputs_cache):
+    need("onnx")
+    return _bundle(tmp_path_factory, inputs_cache, "onnx", "fp32")
+
+
+def test_bundle_runtime_imports_neither_torch_nor_ultralytics(onnx_fp32_bundle, capsys):
+    import subprocess
+    import sys
+
+    code = ("import sys; from cardlens.export.bundle import bundle_scanner; "
+            f"r = bundle_scanner({onnx_fp32_bundle.folder!r}).scan({EXAMPLE!r}); "
+            "heavy = [m for m in ('torch', 'ultralytics', 'tensorflow') if m in sys.modules]; "
+            "print(heavy, r.number is not None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip() == "[] True"
+    assert main(["scan", "--bundle", onnx_fp32_bundle.folder, "--json", EXAMPLE]) == 0
+
+
+def test_bundle_path_answers_like_the_torch_path_on_realcards(onnx_fp32_bundle):
+    import json as _json
+    from pathlib import Path
+
+    from cardlens.demo.app import make_backends
+    from cardlens.export.bundle import bundle_scanner
+    from cardlens.imageio import read_image
+
+    root = Path("../shared/realcards-dev")
+    if not (root / "labels.jsonl").is_file():
+        pytest.skip("../shared/realcards-dev is not beside this checkout")
+    need("torch")
+    rows = [_json.loads(line) for line in (root / "labels.jsonl").open()][:24]
+    bundle, torch_path = bundle_scanner(onnx_fp32_bundle.folder), make_backends()["torch"]()
+
+    def answer(r):
+        return (r.card_found, r.number.reveal() if r.number else None, r.number_accepted,
+                str(r.expiry) if r.expiry else None, r.name.value if r.name else None)
+
+    for row in rows:
+        img = read_image(root / row["file"])
+        assert answer(bundle.scan(img)) == answer(torch_path.scan(img)), row["file"]
+
+
+@pytest.mark.skipif(__import__("sys").platform != "darwin", reason="CoreML predicts on macOS only")
+def test_coreml_parity_on_macos(tmp_path_factory, inputs_cache):
+    need("coremltools")
+    for precision in ("fp32", "fp16", "int8"):
+        result = _bundle(tmp_path_factory, inputs_cache, "coreml", precision)
+        assert all(m.parity and m.parity["max_abs"] for m in result.models)

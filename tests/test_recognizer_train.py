@@ -2,8 +2,9 @@
 
 import json
 
-from cardlens.cli import main
 from conftest import need
+
+from cardlens.cli import main
 
 
 def test_train_recognizer_tiny_run_exports_and_loads(tmp_path, capsys, no_network):
@@ -18,10 +19,9 @@ def test_train_recognizer_tiny_run_exports_and_loads(tmp_path, capsys, no_networ
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["epochs"] == 1 and (out / "model.onnx").is_file()
     from cardlens.detector.runtime import read_onnx_spec
-    from cardlens.ocr.recognizer import TextRecognizer
-
     from cardlens.modelspec import ModelSpec
     from cardlens.ocr.charset import CHARSET
+    from cardlens.ocr.recognizer import TextRecognizer
 
     spec = read_onnx_spec(out / "model.onnx")  # the spec travels inside the ONNX file
     assert spec.task == "line-ctc" and spec.charset == CHARSET and spec.input_size == (32, 512)

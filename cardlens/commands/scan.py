@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
     p.add_argument("--reveal", action="store_true", help="show full card numbers (never logged)")
     p.add_argument("--no-ocr", action="store_true", help="locate the card only")
+    p.add_argument("--bundle", default=None,
+                   help="run an export bundle (onnx-* or tflite-*) instead of the shipped models: no torch needed")
     p.add_argument("--engine", choices=["cardlens", "easyocr"], default="cardlens",
                    help="OCR engine: cardlens (our models, default) or easyocr (needs the ocr-baselines extra)")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
@@ -72,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             image = load_image(path)
+            if scanner is None and args.bundle:
+                from cardlens.export.bundle import bundle_scanner
+
+                scanner = bundle_scanner(args.bundle)
             scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine)
             result = scanner.scan(image)
         except CardlensError as exc:

@@ -128,7 +128,7 @@ def export_model(module, fmt: str, precision: str, source: Source, folder: Path,
         parity = compare(source.role, precision, expected, names, pairs, str(path)).to_dict()
         checks.append(f"numeric parity with torch on {len(pairs)} synthetic inputs")
     else:
-        from cardlens.export.coreml_format import interface
+        from cardlens.export.coreml_format import interface, op_types
 
         ins, outs = interface(path)
         shape = tuple(inputs["validation"][0].shape)
@@ -139,7 +139,8 @@ def export_model(module, fmt: str, precision: str, source: Source, folder: Path,
         if ins.get(source.spec.input_name) != shape:
             raise ShapeMismatchError(f"{path}: input {ins}, expected {source.spec.input_name} {shape}")
         checks.append("input/output names and input shape checked (CoreML cannot predict off macOS: "
-                      "numeric parity not measured here)")
+                      "numeric parity not measured here; tests/test_export.py runs it on macOS)")
+        checks.append("ops: " + " ".join(op_types(path)))
     sha = sha256_tree(path)
     replace(inner, sha256=sha).save(rdir / "spec.json")
     return ModelReport(source.role, str(path.relative_to(folder)), _size(path), sha,
@@ -178,9 +179,11 @@ def write_report(result: BundleResult, fmt: str, precision: str) -> Path:
         lines.append(f"| {m.role} | `{m.file}` | {m.bytes / 1e6:.2f} MB | {err} | {'; '.join(m.checks)} |")
     if result.accuracy:
         lines += ["", "## Task accuracy of this bundle (whole pipeline through the exported models)", ""]
+        lines += ["| data | " + " | ".join(ACCURACY_KEYS) + " | delta vs torch fp32 |",
+                  "|---|" + "---|" * (len(ACCURACY_KEYS) + 1)]
         for data, figures in result.accuracy.items():
-            shown = ", ".join(f"{k} {v}" for k, v in figures.items())
-            lines.append(f"- {data}: {shown}")
+            delta = ", ".join(f"{k} {v:+g}" for k, v in figures.get("delta_vs_torch_fp32", {}).items() if v is not None)
+            lines.append(f"| {data} | " + " | ".join(str(figures.get(k)) for k in ACCURACY_KEYS) + f" | {delta} |")
     path = folder / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -200,7 +203,19 @@ def bundle_scanner(folder: Path):
     return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader)
 
 
-ACCURACY_KEYS = ("images", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")
+ACCURACY_KEYS = ("images", "card_found", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")
+
+
+def reference_accuracy(datasets: dict[str, Path], cache: dict) -> dict:
+    """The shipped models on torch (the reference every bundle is compared with), once per run."""
+    if "torch-reference" not in cache:
+        from cardlens.demo.app import make_backends
+        from cardlens.scan_eval import evaluate_scans
+
+        scanner = make_backends()["torch"]()
+        cache["torch-reference"] = {name: {k: evaluate_scans(path, "torch", scanner=scanner)["overall"][k]
+                                           for k in ACCURACY_KEYS} for name, path in datasets.items()}
+    return cache["torch-reference"]
 
 
 def export_bundle(fmt: str, precision: str, out: str | Path, datasets: dict[str, Path] | None = None,
@@ -229,10 +244,15 @@ def export_bundle(fmt: str, precision: str, out: str | Path, datasets: dict[str,
         from cardlens.scan_eval import evaluate_scans
 
         scanner = bundle_scanner(folder)
+        reference = reference_accuracy(datasets, cache)
         accuracy = {}
         for name, path in datasets.items():
             overall = evaluate_scans(path, engine=folder.name, scanner=scanner)["overall"]
             accuracy[name] = {k: overall[k] for k in ACCURACY_KEYS}
+            accuracy[name]["delta_vs_torch_fp32"] = {
+                k: (None if overall[k] is None or reference[name][k] is None else round(overall[k] - reference[name][k], 4))
+                for k in ("card_found", "number_exact", "pan_exact", "expiry_exact", "false_accepts")}
+            log(f"  accuracy on {name}: " + ", ".join(f"{k} {accuracy[name][k]}" for k in ACCURACY_KEYS))
         result = replace(result, accuracy=accuracy)
     write_manifest(result, fmt, precision, sources)
     write_report(result, fmt, precision)

@@ -86,6 +86,17 @@ def interface(path: Path) -> tuple[dict, dict]:
     return ins, outs
 
 
+def op_types(path: Path) -> list[str]:
+    """The ML Program's operation types (what the device's CoreML must support)."""
+    ct = _quiet_coremltools()
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    ops: set[str] = set()
+    for fn in spec.mlProgram.functions.values():
+        for block in fn.block_specializations.values():
+            ops.update(op.type for op in block.operations)
+    return sorted(ops)
+
+
 def runner(path: Path):
     if not CAN_PREDICT:
         return None, tuple(interface(path)[1])

@@ -15,7 +15,7 @@ from cardlens.errors import CardlensError
 
 # max abs error allowed, per precision: (coordinates in input px, scores, character probabilities)
 TOLERANCES = {
-    "fp32": {"coords": 0.05, "scores": 1e-3, "probs": 1e-3},
+    "fp32": {"coords": 1e-3, "scores": 1e-3, "probs": 1e-3},
     "fp16": {"coords": 1.0, "scores": 0.02, "probs": 0.02},
     "int8": {"coords": 8.0, "scores": 0.3, "probs": 0.15},
 }
