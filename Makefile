@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
 
-.PHONY: venv scan test test-slow bench bench-synth examples lint clean help
+.PHONY: venv scan test test-slow bench bench-synth examples lint clean help bundles demo-video
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
 	@echo "make test   - set up .venv if needed and run the test suite"
-	@echo "make bench / bench-synth / examples / test-slow / lint / clean"
+	@echo "make bench / bench-synth / bundles / demo-video / examples / test-slow / lint / clean"
 
 venv:
 	@./scripts/ensure-venv.sh
@@ -38,3 +38,10 @@ lint: venv
 clean:
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
 	@if [ -L $(VENV) ]; then rm $(VENV); else echo "leaving real $(VENV) in place (rm -rf it yourself)"; fi
+
+bundles: venv   ## every export bundle (onnx/tflite/coreml × fp32/fp16/int8) from the committed weights
+	$(PY) -m cardlens export --format all --precision all --out bundles
+
+demo-video: venv   ## the demo, headless, on the synthetic two-card video
+	$(PY) -c "from cardlens.demo.synthetic_video import write_synthetic_video as w; w('out/two-cards.mp4')"
+	$(PY) -m cardlens demo out/two-cards.mp4 --headless --out out/demo

@@ -78,8 +78,11 @@ class CardScanner:
         locator = getattr(self.locator, "__name__", type(self.locator).__name__)
         return f"{locator}+{self.reader.name if self.reader else 'no-ocr'}"
 
-    def scan(self, image: object, color: str = "bgr") -> ScanResult:
-        """Scan a path, encoded bytes, PIL image or array. Bad input raises :class:`ImageError`."""
+    def scan(self, image: object, color: str = "bgr", read: bool = True) -> ScanResult:
+        """Scan a path, encoded bytes, PIL image or array. Bad input raises :class:`ImageError`.
+
+        ``read=False`` only locates the card (a video session that already has its answer uses it to
+        notice the card leaving at a fraction of the cost)."""
         timer = StageTimer()
         with timer.stage("load"):
             img = load_image(image, color=color)
@@ -93,7 +96,7 @@ class CardScanner:
             card = rectify(img, det.corners)
         corners = tuple((float(x), float(y)) for x, y in det.corners)
         notes = [f"card located by {det.method}"]
-        if self.reader is None:
+        if self.reader is None or not read:
             notes.append("OCR off: card located only")
             return ScanResult(True, corners=corners, card_confidence=det.confidence, image_size=(w, h),
                               engine=self.engine, timings=timer.result(), notes=tuple(notes))

@@ -22,10 +22,11 @@ class SessionConfig:
     agree: int = 3            # accepted reads of the same number that finish the session
     timeout_s: float = 10.0   # from the first frame with a card
     lost_frames: int = 5      # consecutive frames without a card that end the card's session
+    read_every_when_done: int = 4  # once answered, read text on every Nth frame only (locate the others)
 
     def __post_init__(self):
-        if self.agree < 1 or self.timeout_s <= 0 or self.lost_frames < 1:
-            raise ValueError("agree and lost_frames must be ≥ 1 and timeout_s > 0")
+        if self.agree < 1 or self.timeout_s <= 0 or self.lost_frames < 1 or self.read_every_when_done < 1:
+            raise ValueError("agree, lost_frames and read_every_when_done must be ≥ 1 and timeout_s > 0")
 
 
 @dataclass(frozen=True, repr=False)
@@ -80,6 +81,7 @@ class ScanSession:
         self._timed_out = False
         self._challenger: tuple[str, int] | None = None
         self._last_frame: ScanResult | None = None
+        self._frames_done = 0
 
     def reset(self) -> None:
         """Forget the current card (e.g. the user pressed reset)."""
@@ -87,7 +89,10 @@ class ScanSession:
 
     def update(self, frame: object, now: float | None = None, color: str = "bgr") -> SessionUpdate:
         now = self._clock() if now is None else now
-        result = self.scanner.scan(frame, color=color)
+        self._frames_done = self._frames_done + 1 if self._final is not None else 0
+        # answered: the card's presence still matters every frame, its text (a swap) only now and then
+        read = self._final is None or self._frames_done % self.config.read_every_when_done == 0
+        result = self.scanner.scan(frame, color=color, read=read)
         return self.add_result(result, now)
 
     def add_result(self, result: ScanResult, now: float) -> SessionUpdate:

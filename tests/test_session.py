@@ -62,3 +62,19 @@ def test_session_forms_mask_numbers():
 def test_bad_config_is_refused():
     with pytest.raises(ValueError):
         SessionConfig(agree=0)
+
+
+def test_answered_session_reads_text_only_every_nth_frame():
+    class Fake:
+        def __init__(self):
+            self.reads = []
+
+        def scan(self, frame, color="bgr", read=True):
+            self.reads.append(read)
+            return frame if read else ScanResult(True)
+
+    fake = Fake()
+    s = ScanSession(fake, SessionConfig(agree=2, read_every_when_done=3))
+    ups = [s.update(frame(CARD_A), now=i * 0.1) for i in range(8)]
+    assert ups[1].status == "done" and all(u.status == "done" for u in ups[1:])
+    assert fake.reads == [True, True, False, False, True, False, False, True]

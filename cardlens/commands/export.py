@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if "realcards" in wanted and Path(DEFAULT_REALCARDS, "labels.jsonl").is_file():
         datasets["realcards-dev"] = Path(DEFAULT_REALCARDS)
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    results, refused, cache = [], [], {}
+    from cardlens.export.validate import ExportValidationError
+
+    results, refused, failed, cache = [], [], [], {}
     for fmt in formats:
         for precision in precisions:
             log(f"{fmt}-{precision}:")
@@ -60,9 +62,16 @@ def run(args: argparse.Namespace) -> int:
                     raise
                 refused.append({"bundle": f"{fmt}-{precision}", "reason": str(exc)})
                 log(f"  not produced: {exc}")
-    summary = write_summary(out, results, refused)
+            except ExportValidationError as exc:  # recorded, the other bundles still built; exit 1 below
+                failed.append({"bundle": f"{fmt}-{precision}", "reason": str(exc)})
+                log(f"  FAILED validation: {exc}")
+    summary = write_summary(out, results, refused, failed)
     if args.json:
-        print(json.dumps({"bundles": [r.to_dict() for r in results], "refused": refused, "summary": str(summary)}))
+        print(json.dumps({"bundles": [r.to_dict() for r in results], "refused": refused, "failed": failed,
+                          "summary": str(summary)}))
     else:
-        print(f"wrote {len(results)} bundle(s) and {summary}")
+        print(f"wrote {len(results)} bundle(s) and {summary}" + (f"; {len(failed)} FAILED validation" if failed else ""))
+    if failed:
+        print("cardlens: error: " + "; ".join(f"{f['bundle']}: {f['reason']}" for f in failed), file=sys.stderr)
+        return 1
     return 0

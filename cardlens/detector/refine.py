@@ -17,7 +17,8 @@ import numpy as np
 
 SAMPLES = 32          # points per side
 END_MARGIN = 0.12     # skip this share of each side at both ends (rounded corners, fingers)
-MIN_SUPPORT = 0.45    # share of a side's samples that must agree on the fitted line
+MIN_SUPPORT = 0.7     # share of a side's samples that must agree on the fitted line
+HALF_SUPPORT = 0.5    # share of each half of a side that must agree
 MAX_TURN_DEG = 30.0   # a fitted side may turn at most this much from the predicted one
 OUTER_SHARE = 0.7     # take the outermost gradient peak at least this share of the strongest
 WORK_LONG = 640       # refine on an image whose long side is at most this (speed; sub-pixel anyway)
@@ -63,6 +64,10 @@ def _fit_side(gx: np.ndarray, gy: np.ndarray, a: np.ndarray, b: np.ndarray, insi
     sx = cv2.remap(gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     sy = cv2.remap(gy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     g = np.abs(sx * n[0] + sy * n[1])                                     # gradient across the side
+    h, w = gx.shape
+    seen = (base[:, 0] >= 2) & (base[:, 0] < w - 2) & (base[:, 1] >= 2) & (base[:, 1] < h - 2)
+    if seen.sum() < SAMPLES // 4:  # the side is (mostly) outside the frame: nothing to fit
+        return original, False
     k = np.argmax(g, axis=1)
     peak = g[np.arange(len(k)), k]
     if OUTER_SHARE < 1.0:  # the card's outline is the outermost strong edge; design edges lie inside
@@ -78,8 +83,8 @@ def _fit_side(gx: np.ndarray, gy: np.ndarray, a: np.ndarray, b: np.ndarray, insi
         frac = np.where(np.abs(denom) > 1e-6, 0.5 * (g0 - g2) / denom, 0.0).clip(-0.5, 0.5)
     offset = steps[km] + frac * (steps[1] - steps[0])
     edge = base + offset[:, None] * n[None, :]
-    inner = (k > 0) & (k < len(steps) - 1) & strong
-    if inner.sum() < MIN_SUPPORT * SAMPLES:
+    inner = (k > 0) & (k < len(steps) - 1) & strong & seen
+    if inner.sum() < MIN_SUPPORT * seen.sum():
         return original, False
     cand = edge[inner].astype(np.float32)
     vx, vy, x0, y0 = cv2.fitLine(cand, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
@@ -87,7 +92,15 @@ def _fit_side(gx: np.ndarray, gy: np.ndarray, a: np.ndarray, b: np.ndarray, insi
     norm = np.hypot(line[0], line[1])
     resid = np.abs(cand @ line[:2] + line[2]) / norm
     agree = resid < max(1.0, 0.15 * band)
-    if agree.sum() < MIN_SUPPORT * SAMPLES:
+    if agree.sum() < MIN_SUPPORT * seen.sum():  # samples outside the frame do not count against a side
+        return original, False
+    # the agreeing points must run along the whole visible side, not bunch up on one half (a text line
+    # or a design edge near one end can otherwise tilt the fit across the card)
+    idx = np.flatnonzero(inner)[agree]
+    vis = np.flatnonzero(seen)
+    mid = (vis[0] + vis[-1]) / 2
+    first, second = (vis <= mid).sum(), (vis > mid).sum()
+    if (idx <= mid).sum() < HALF_SUPPORT * first or (idx > mid).sum() < HALF_SUPPORT * second:
         return original, False
     if agree.sum() < len(cand):  # refit on the points that agree
         vx, vy, x0, y0 = cv2.fitLine(cand[agree], cv2.DIST_L2, 0, 0.01, 0.01).ravel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_summary(out: Path, results: list, refused: list[dict]) -> Path:
+def write_summary(out: Path, results: list, refused: list[dict], failed: list[dict] = ()) -> Path:
     lines = ["# cardlens export summary", "",
              "| bundle | total size | detector | fields | recognizer | worst parity error | accuracy |",
              "|---|---|---|---|---|---|---|"]
@@ -17,6 +17,8 @@ def write_summary(out: Path, results: list, refused: list[dict]) -> Path:
         lines.append(f"| `{r.name}` | {sum(sizes.values()) / 1e6:.2f} MB | {sizes.get('detector', 0) / 1e6:.2f} MB | "
                      f"{sizes.get('fields', 0) / 1e6:.2f} MB | {sizes.get('recognizer', 0) / 1e6:.2f} MB | "
                      f"{', '.join(errs) or 'structure only'} | {acc} |")
+    if failed:
+        lines += ["", "**Failed validation** (the export exited 1):", ""] + [f"- `{r['bundle']}`: {r['reason']}" for r in failed]
     if refused:
         lines += ["", "Not produced:", ""] + [f"- `{r['bundle']}`: {r['reason']}" for r in refused]
     path = Path(out) / "SUMMARY.md"

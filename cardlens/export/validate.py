@@ -17,7 +17,9 @@ from cardlens.errors import CardlensError
 TOLERANCES = {
     "fp32": {"coords": 1e-3, "scores": 1e-3, "probs": 1e-3},
     "fp16": {"coords": 1.0, "scores": 0.02, "probs": 0.02},
-    "int8": {"coords": 8.0, "scores": 0.3, "probs": 0.15},
+    # int8 coordinates: up to 12 px at 320 px input; the corner refinement searches ±10 % of the card
+    # diagonal, and each bundle's task accuracy (delta against fp32 torch) is the real gate
+    "int8": {"coords": 12.0, "scores": 0.3, "probs": 0.15},
 }
 SCORE_FLOOR = 0.05
 
