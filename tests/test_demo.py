@@ -118,3 +118,16 @@ def test_window_under_xvfb_takes_a_screenshot(video, tmp_path):
 
     img = cv2.imread(str(shots[0]))
     assert img is not None and img.shape[:2] == (480, 640) and img.std() > 10
+
+
+def test_image_folder_source(tmp_path, capsys):
+    import cv2
+
+    from cardlens.demo.synthetic_video import synthetic_frames
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in zip(range(3), synthetic_frames(1), strict=False):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f)
+    assert main(["demo", str(folder), "--headless", "--out", str(tmp_path / "o"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3

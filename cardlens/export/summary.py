@@ -12,7 +12,7 @@ def write_summary(out: Path, results: list, refused: list[dict], failed: list[di
     for r in results:
         sizes = {m.role: m.bytes for m in r.models}
         errs = [f"{m.role} {k} {v:.3g}" for m in r.models if m.parity for k, v in m.parity["max_abs"].items()]
-        acc = "; ".join(f"{d}: PAN exact {a.get('number_exact')}, FA {a.get('false_accepts')}"
+        acc = "; ".join(f"{d}: number exact {a.get('number_exact')}, FA {a.get('false_accepts')}"
                         for d, a in r.accuracy.items()) or "not run (runtime unavailable here)"
         lines.append(f"| `{r.name}` | {sum(sizes.values()) / 1e6:.2f} MB | {sizes.get('detector', 0) / 1e6:.2f} MB | "
                      f"{sizes.get('fields', 0) / 1e6:.2f} MB | {sizes.get('recognizer', 0) / 1e6:.2f} MB | "
