@@ -90,3 +90,21 @@ def test_not_a_card_number_length_gives_none(text):
 def test_softmax_rows_sum_to_one():
     s = softmax(np.random.default_rng(0).normal(size=(7, 42)) * 20)
     np.testing.assert_allclose(s.sum(axis=1), 1.0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 60), st.just(len(CHARSET) + 1)),
+              elements=st.floats(0, 30, allow_nan=False)))
+def test_decoding_random_logits_never_accepts_an_invalid_number(logits):
+    beams = beam_search(softmax(logits), allowed_classes(NUMBER_CHARS), beam=8)
+    assert beams and all(set(b.text) <= set(NUMBER_CHARS) for b in beams)
+    assert abs(sum(b.probability for b in beams) - 1.0) < 1e-6
+    d = decide_number([beams])
+    if d is not None:
+        assert d.number.reveal().isdigit() and 12 <= len(d.number) <= 19
+        assert not d.accepted or (d.number.valid and d.number.confidence >= 0.9)

@@ -137,6 +137,7 @@ def evaluate_lines(model, items, batch: int = 128) -> dict:
     import torch
 
     from cardlens.ocr.ctc import greedy, softmax
+    from cardlens.scan_eval import edit_distance
 
     model.eval()
     right, total, edits, chars = {}, {}, 0, 0
@@ -150,22 +151,12 @@ def evaluate_lines(model, items, batch: int = 128) -> dict:
                 got = greedy(probs[j]).text
                 total[kind] = total.get(kind, 0) + 1
                 right[kind] = right.get(kind, 0) + (got == text)
-                edits += _edit_distance(got, text)
+                edits += edit_distance(got, text)
                 chars += len(text)
     metrics = {f"exact_{k}": right[k] / total[k] for k in sorted(total)}
     metrics["exact_all"] = sum(right.values()) / max(sum(total.values()), 1)
     metrics["cer"] = edits / max(chars, 1)
     return metrics
-
-
-def _edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def export_recognizer_onnx(model, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
