@@ -174,3 +174,33 @@ def test_coreml_parity_on_macos(tmp_path_factory, inputs_cache):
     for precision in ("fp32", "fp16", "int8"):
         result = _bundle(tmp_path_factory, inputs_cache, "coreml", precision)
         assert all(m.parity and m.parity["max_abs"] for m in result.models)
+
+
+def test_tampered_or_mismatched_bundle_is_refused_with_the_file_named(onnx_fp32_bundle, tmp_path):
+    import shutil
+    from dataclasses import replace
+    from pathlib import Path
+
+    from cardlens.errors import ModelError
+    from cardlens.export.bundle import bundle_scanner
+    from cardlens.export.onnx_format import embed_spec
+    from cardlens.modelspec import ModelSpec, sha256_of
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(onnx_fp32_bundle.folder, copy)
+    model = copy / "recognizer" / "model.onnx"
+    expected = ModelSpec.load(copy / "recognizer" / "spec.json").sha256
+    model.write_bytes(model.read_bytes()[:-100])  # truncated
+    with pytest.raises(ModelError) as err:
+        bundle_scanner(copy)
+    assert str(model) in str(err.value) and expected in str(err.value)
+
+    shutil.rmtree(copy)
+    shutil.copytree(onnx_fp32_bundle.folder, copy)
+    det = copy / "detector"
+    spec = ModelSpec.load(det / "spec.json")
+    embed_spec(det / "model.onnx", replace(spec, input_size=(256, 256), sha256=""))  # metadata disagrees
+    replace(spec, sha256=sha256_of(det / "model.onnx")).save(det / "spec.json")
+    with pytest.raises(ModelError, match="does not match"):
+        bundle_scanner(copy)
+    assert Path(onnx_fp32_bundle.folder, "detector", "model.onnx").is_file()
