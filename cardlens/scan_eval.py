@@ -4,6 +4,7 @@ The set is a folder with ``labels.jsonl`` in realcards-dev's format (``cardlens 
 synthetic ones). Engines compared on the same images:
 
 - ``cardlens``: detector → rectify → field locator → our recognizer → card-rule decoding;
+- ``easyocr-fields``: the same locator and crops, EasyOCR's English recognizer reading each crop;
 - ``easyocr``: detector → rectify → EasyOCR (CRAFT + English recognizer) on the card → card rules;
 - ``easyocr-full``: EasyOCR on the whole image and a 13–19-digit Luhn regex (the usual baseline).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from cardlens.cardrules import luhn_valid, normalize_name
 from cardlens.imageio import read_image
 
-ENGINES = ("cardlens", "easyocr", "easyocr-full")
+ENGINES = ("cardlens", "easyocr-fields", "easyocr", "easyocr-full")
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def make_engine(engine: str):
 
     if engine == "cardlens":
         return CardScanner(reader="cardlens")
-    if engine == "easyocr":
-        return CardScanner(reader="easyocr")
+    if engine in ("easyocr", "easyocr-fields"):
+        return CardScanner(reader=engine)
     if engine == "easyocr-full":
         return _FullImageEasyOCR()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")

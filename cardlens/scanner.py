@@ -38,7 +38,7 @@ class TextReader(Protocol):
 # The default localizer is chosen by measurement on realcards-dev (card found at IoU ≥ 0.5): the
 # shipped learned detector finds 76 % (see its MODEL_CARD.md), the classical contour locator 71 %.
 DEFAULT_LOCATOR = "learned"
-ENGINES = ("cardlens", "easyocr")
+ENGINES = ("cardlens", "easyocr", "easyocr-fields")
 
 
 def make_locator(name: str = "default") -> Locator:
@@ -54,7 +54,8 @@ def make_locator(name: str = "default") -> Locator:
 
 
 def make_reader(engine: str = "cardlens"):
-    """The OCR engine by name: ``"cardlens"`` (default) or ``"easyocr"``."""
+    """The OCR engine by name: ``"cardlens"`` (default), ``"easyocr"`` (CRAFT + recognizer on the whole
+    rectified card) or ``"easyocr-fields"`` (our field locator, EasyOCR's recognizer on each field crop)."""
     if engine == "cardlens":
         from cardlens.ocr.card_reader import CardReader
 
@@ -63,6 +64,10 @@ def make_reader(engine: str = "cardlens"):
         from cardlens.ocr.easyocr_engine import EasyOCRReader
 
         return EasyOCRReader()
+    if engine == "easyocr-fields":
+        from cardlens.ocr.card_reader import EasyOCRFieldReader
+
+        return EasyOCRFieldReader()
     raise ValueError(f"unknown OCR engine {engine!r}: use one of {', '.join(ENGINES)}")
 
 

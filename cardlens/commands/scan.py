@@ -20,8 +20,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-ocr", action="store_true", help="locate the card only")
     p.add_argument("--bundle", default=None,
                    help="run an export bundle (onnx-* or tflite-*) instead of the shipped models: no torch needed")
-    p.add_argument("--engine", choices=["cardlens", "easyocr"], default="cardlens",
-                   help="OCR engine: cardlens (our models, default) or easyocr (needs the ocr-baselines extra)")
+    p.add_argument("--engine", choices=["cardlens", "easyocr-fields", "easyocr"], default="cardlens",
+                   help="OCR engine: cardlens (our models, default); easyocr-fields (EasyOCR's recognizer on our "
+                        "field crops) or easyocr (CRAFT + recognizer on the card) need the ocr-baselines extra")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)

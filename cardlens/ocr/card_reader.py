@@ -20,7 +20,7 @@ from cardlens.ocr.field_locator import FieldBox, FieldLocator
 from cardlens.ocr.fields import CardFields
 from cardlens.ocr.number_decoding import NumberDecision, decide_number
 from cardlens.ocr.recognizer import TextRecognizer
-from cardlens.results import CardName
+from cardlens.results import CardName, CardNumber
 
 # Crop margins around a field box, as the line set was cut (mean of its jitter), in box heights.
 PAD_X, PAD_Y = 0.3, 0.15
@@ -160,3 +160,64 @@ def _score(reading: CardReading) -> float:
     if reading.decision is not None:
         return 1.0 + reading.decision.number.confidence
     return 0.0 if reading.rotated else 0.5
+
+
+class EasyOCRFieldReader(CardReader):
+    """Our field locator and card rules, with EasyOCR's English recognizer reading each field crop.
+
+    EasyOCR gives text and one confidence per line, not per-frame probabilities, so the number is the
+    text as read; it is accepted when valid (Luhn, brand) and EasyOCR's confidence is ≥ 0.9.
+    """
+
+    name = "easyocr-fields"
+
+    def __init__(self, locator: FieldLocator | None = None, line_reader=None, try_rotated: bool = True):
+        from cardlens.ocr.easyocr_engine import EasyOCRLineReader
+
+        self.locator = locator or FieldLocator.load()
+        self.line_reader = line_reader or EasyOCRLineReader()
+        self.try_rotated = try_rotated
+        self.min_confidence, self.min_char_confidence, self.beam = 0.9, 0.0, 1
+
+    def _text(self, card, box, chars):
+        crop = crop_line(card, box.box)
+        return ("", 0.0) if crop is None else self.line_reader.read_line(crop, chars)
+
+    def _number(self, card, boxes):
+        from cardlens.cardrules import PAN_MAX_LENGTH, PAN_MIN_LENGTH
+
+        notes = []
+        lines = sorted((b for b in boxes if b.kind == "number"), key=lambda b: -b.confidence)
+        groups = [g for r in _rows([b for b in boxes if b.kind == "number_group"]) for g in r]
+        for how, parts in (("number line", lines[:1]), ("number groups", groups)):
+            if not parts:
+                continue
+            read = [self._text(card, p, NUMBER_CHARS) for p in parts]
+            digits = "".join(ch for text, _ in read for ch in text if ch.isdigit())
+            if PAN_MIN_LENGTH <= len(digits) <= PAN_MAX_LENGTH:
+                conf = min(c for _, c in read)
+                number = CardNumber.from_digits(digits, conf, (conf,) * len(digits))
+                accepted = number.valid and conf >= self.min_confidence
+                reason = "valid and confidently read" if accepted else (
+                    "fails Luhn (returned as read)" if not number.luhn_valid else "not confidently read")
+                groups_read = tuple(len(t.replace(" ", "")) for t, _ in read)
+                notes.append(f"number read from the {how}")
+                return NumberDecision(number, accepted, reason, groups_read, 0.0), notes
+        return None, notes
+
+    def _expiry(self, card, boxes):
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
+            text, conf = self._text(card, box, EXPIRY_CHARS)
+            found = parse_expiry(text)
+            if found is not None:
+                return type(found)(found.month, found.year, found.text, found.label, found.expired,
+                                   conf * box.confidence, (conf,) * len(found.text))
+        return None
+
+    def _name(self, card, boxes):
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
+            text, conf = self._text(card, box, NAME_CHARS)
+            value = normalize_name(text)
+            if value:
+                return CardName(value, conf, (conf,) * len(value))
+        return None

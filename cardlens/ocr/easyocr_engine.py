@@ -103,3 +103,24 @@ def easyocr_available() -> bool:
     except ImportError:
         return False
     return os.path.isdir(model_dir())
+
+
+class EasyOCRLineReader:
+    """EasyOCR's English recognizer alone, on one line crop (no CRAFT): the reference our recognizer
+    is compared with on the very same field crops."""
+
+    def __init__(self, verify: bool = True):
+        self._ocr = EasyOCRReader(verify=verify)
+
+    def read_line(self, crop_bgr: np.ndarray, allowlist: str) -> tuple[str, float]:
+        import cv2
+
+        gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY) if crop_bgr.ndim == 3 else crop_bgr
+        with self._ocr._lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = self._ocr._reader.recognize(gray, allowlist=allowlist, detail=1, paragraph=False)
+        if not found:
+            return "", 0.0
+        text = " ".join(str(t) for _, t, _ in found)
+        conf = float(min(c for _, _, c in found))
+        return text, conf
