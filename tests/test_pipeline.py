@@ -69,3 +69,13 @@ def test_session_over_frames_of_the_example(scanner, truth):
     ups = [session.update(img, now=i * 0.1) for i in range(3)]
     assert ups[1].status == "done" and ups[1].final.number.reveal() == truth[0]
     assert ups[1].time_to_scan_s == pytest.approx(0.1)
+
+
+def test_easyocr_on_our_field_crops_reads_the_example(truth):
+    from cardlens.scanner import CardScanner
+    from conftest import need
+
+    need("easyocr")
+    r = CardScanner(reader="easyocr-fields").scan(EXAMPLE)
+    assert r.engine.endswith("+easyocr-fields")
+    assert r.number is not None and r.number.reveal() == truth[0] and str(r.expiry) == truth[1]
