@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the shipped card detector: two training stages on synthetic scenes (stage 2 continues
-# from stage 1's weights on a fresh synthetic set), evaluation, model card, install.
+# Stages 1–2 of the shipped card detector: two training stages on synthetic scenes (stage 2 continues
+# from stage 1's weights on a fresh synthetic set), evaluation, model card, install. Stages 3–4 continue
+# on a lent GPU machine: scripts/gpu-train.sh (see the detector's MODEL_CARD.md for the exact commands).
 # Usage: scripts/train-detector.sh [WORKDIR]     (about 2 h 15 min on 2 CPU cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
