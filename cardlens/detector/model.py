@@ -9,19 +9,15 @@ import numpy as np
 from cardlens.detector.postprocess import decode_pose
 from cardlens.detector.preprocess import letterbox, to_input_tensor
 from cardlens.detector.refine import refined
-from cardlens.detector.runtime import RawRunner, artifact_runner, torch_runner
+from cardlens.detector.runtime import RawRunner, open_model_folder, torch_runner
 from cardlens.detector.types import CardDetection
 from cardlens.errors import ModelError
 from cardlens.geometry import rectify
 from cardlens.imageio import load_image
-from cardlens.modelspec import ModelSpec, verify_file
+from cardlens.modelspec import ModelSpec
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_DETECTOR = MODELS_DIR / "card-detector"
-
-
-def _contract(spec: ModelSpec) -> tuple:
-    return (spec.task, tuple(spec.input_size), spec.layout, spec.color, spec.keypoints, spec.output_format)
 
 
 class CardDetector:
@@ -40,25 +36,8 @@ class CardDetector:
              verify: bool = True) -> CardDetector:
         """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256."""
         folder = Path(model_dir) if model_dir else DEFAULT_DETECTOR
-        spec = ModelSpec.load(folder / "spec.json")
-        if runtime in ("onnx", "tflite", "auto"):
-            path = folder / spec.weights
-            if verify:
-                verify_file(path, spec.sha256)
-            run, embedded = artifact_runner(path, threads)
-            if embedded is not None and _contract(embedded) != _contract(spec):
-                raise ModelError(f"{path}: the spec inside the model does not match {folder / 'spec.json'} "
-                                 "(input size, keypoints or output format differ); re-export the model")
-            return cls(spec, run, path.suffix.lstrip("."))
-        if runtime == "torch":
-            pt = spec.extra.get("torch_weights")
-            if not pt:
-                raise ModelError(f"{folder} ships no torch weights")
-            path = folder / pt
-            if verify:
-                verify_file(path, spec.extra.get("torch_sha256", ""))
-            return cls(spec, torch_runner(path, threads), "torch")
-        raise ValueError(f"unknown runtime {runtime!r}: use 'onnx', 'tflite', 'auto' (by file) or 'torch'")
+        spec, run, used = open_model_folder(folder, runtime, threads, verify, "card-pose", "card detector")
+        return cls(spec, torch_runner(run, threads) if used == "torch" else run, used)
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
                max_det: int | None = None, color: str = "bgr", refine: bool = True) -> list[CardDetection]:

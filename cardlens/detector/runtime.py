@@ -108,3 +108,45 @@ def read_onnx_spec(path: Path) -> ModelSpec:
     if METADATA_KEY not in meta:
         raise ModelError(f"{path} carries no cardlens spec in its metadata_props")
     return ModelSpec.from_dict(json.loads(meta[METADATA_KEY]))
+
+
+def _contract(spec: ModelSpec) -> tuple:
+    return (spec.task, tuple(spec.input_size), spec.layout, spec.color, tuple(spec.keypoints), spec.output_format)
+
+
+def open_model_folder(folder: Path, runtime: str, threads: int | None, verify: bool, task: str,
+                      what: str) -> tuple[ModelSpec, RawRunner | Path, str]:
+    """``(spec, runner, runtime)`` for a cardlens model folder (``spec.json`` + its files).
+
+    Checks the task, the sha256 of the file it loads, and that a spec embedded in the file agrees with
+    ``spec.json``. For ``runtime="torch"`` the second item is the weights path (each model family builds
+    its own torch module); ``"auto"`` picks ONNX Runtime or LiteRT by the file's suffix.
+    """
+    folder = Path(folder)
+    spec_path = folder / "spec.json"
+    if not spec_path.is_file():
+        raise ModelError(f"{what} not found: {spec_path} is missing")
+    spec = ModelSpec.load(spec_path)
+    if spec.task != task:
+        raise ModelError(f"{folder} holds a {spec.task!r} model, not a {what} ({task!r})")
+    if runtime in ("onnx", "tflite", "auto"):
+        path = folder / spec.weights
+        if verify:
+            from cardlens.modelspec import verify_file
+
+            verify_file(path, spec.sha256)
+        run, embedded = artifact_runner(path, threads)
+        if embedded is not None and _contract(embedded) != _contract(spec):
+            raise ModelError(f"{path}: the spec inside the model does not match {spec_path} (input size, "
+                             "layout, keypoints or output format differ); re-export the model")
+        return spec, run, path.suffix.lstrip(".")
+    if runtime == "torch":
+        pt = spec.extra.get("torch_weights")
+        if not pt:
+            raise ModelError(f"{folder} ships no torch weights")
+        if verify:
+            from cardlens.modelspec import verify_file
+
+            verify_file(folder / pt, spec.extra.get("torch_sha256", ""))
+        return spec, folder / pt, "torch"
+    raise ValueError(f"unknown runtime {runtime!r}: use 'onnx', 'tflite', 'auto' (by file) or 'torch'")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cardlens.detector.runtime import open_model_folder
 from cardlens.errors import ModelError, require
 from cardlens.ocr.charset import CHARSET
 from cardlens.ocr.ctc import softmax
-from cardlens.ocr.field_locator import load_model_folder
 from cardlens.ocr.line_preprocess import line_tensor
 
 DEFAULT_RECOGNIZER = Path(__file__).resolve().parent.parent / "models" / "text-recognizer"
@@ -52,10 +52,8 @@ class TextRecognizer:
     def load(cls, folder: str | Path | None = None, runtime: str = "onnx", threads: int | None = None,
              verify: bool = True) -> TextRecognizer:
         folder = Path(folder) if folder else DEFAULT_RECOGNIZER
-        spec, run = load_model_folder(folder, runtime, threads, verify, "line-ctc", "text recognizer")
-        if runtime == "torch":
-            run = _torch_line_runner(run, threads)
-        return cls(spec, run, runtime)
+        spec, run, used = open_model_folder(folder, runtime, threads, verify, "line-ctc", "text recognizer")
+        return cls(spec, _torch_line_runner(run, threads) if used == "torch" else run, used)
 
     def probabilities(self, crop: object, color: str = "bgr") -> np.ndarray:
         """``(T, C)`` per-frame class probabilities for one line crop (frames past the text dropped)."""
