@@ -72,8 +72,9 @@ def test_session_over_frames_of_the_example(scanner, truth):
 
 
 def test_easyocr_on_our_field_crops_reads_the_example(truth):
-    from cardlens.scanner import CardScanner
     from conftest import need
+
+    from cardlens.scanner import CardScanner
 
     need("easyocr")
     r = CardScanner(reader="easyocr-fields").scan(EXAMPLE)
