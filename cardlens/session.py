@@ -80,7 +80,6 @@ class ScanSession:
         self._final_time: float | None = None
         self._timed_out = False
         self._challenger: tuple[str, int] | None = None
-        self._last_frame: ScanResult | None = None
         self._frames_done = 0
 
     def reset(self) -> None:
@@ -128,7 +127,6 @@ class ScanSession:
                 if result.name:
                     self._names[result.name.value] += 1
                     self._name_obj[result.name.value] = result.name
-            self._last_frame = result
             top = self._votes.most_common(1)
             if top and top[0][1] >= cfg.agree:
                 self._final = self._finish(top[0][0], result)

@@ -62,6 +62,3 @@ class FieldLocator:
                               t.get("iou", 0.5), t.get("max_det", 40))
         return [FieldBox(kind, box, score) for kind, box, score in found]
 
-
-def boxes_array(boxes: list[FieldBox]) -> np.ndarray:
-    return np.array([b.box for b in boxes], dtype=np.float64).reshape(-1, 4)
