@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from cardlens.detector.postprocess import decode_detect
 from cardlens.detector.preprocess import letterbox, to_input_tensor
 from cardlens.detector.runtime import open_model_folder, torch_runner
