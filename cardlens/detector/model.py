@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cardlens.detector.postprocess import decode_pose
-from cardlens.detector.preprocess import letterbox, to_input_tensor
+from cardlens.detector.preprocess import spec_input
 from cardlens.detector.refine import refined
 from cardlens.detector.runtime import RawRunner, open_model_folder, torch_runner
 from cardlens.detector.types import CardDetection
@@ -46,8 +46,7 @@ class CardDetector:
         ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`)."""
         img = load_image(image, color=color)
         s = self.spec
-        padded, lb = letterbox(img, tuple(s.input_size), s.pad_value)
-        x = to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
+        x, lb = spec_input(img, s)
         raw = self._run(x)
         t = s.thresholds
         found = decode_pose(raw, lb, len(s.keypoints), t.get("conf", 0.25) if conf is None else conf,

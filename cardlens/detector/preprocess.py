@@ -50,3 +50,10 @@ def to_input_tensor(image_bgr: np.ndarray, color: str = "RGB", scale: float = 1 
     if layout.upper() == "NCHW":
         x = x.transpose(2, 0, 1)
     return np.ascontiguousarray(x[None])
+
+
+def spec_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Letterbox]:
+    """A YOLO model's network input for ``image_bgr`` as its :class:`ModelSpec` describes it, and the
+    letterbox mapping back to the image."""
+    padded, lb = letterbox(image_bgr, tuple(spec.input_size), spec.pad_value)
+    return to_input_tensor(padded, spec.color, spec.scale, spec.mean, spec.std, spec.layout), lb

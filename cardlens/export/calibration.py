@@ -15,11 +15,9 @@ VALIDATION_SEED = 7202
 
 
 def _yolo_tensor(image_rgb: np.ndarray, source: Source) -> np.ndarray:
-    from cardlens.detector.preprocess import letterbox, to_input_tensor
+    from cardlens.detector.preprocess import spec_input
 
-    s = source.spec
-    padded, _ = letterbox(np.ascontiguousarray(image_rgb[:, :, ::-1]), tuple(s.input_size), s.pad_value)
-    return to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
+    return spec_input(np.ascontiguousarray(image_rgb[:, :, ::-1]), source.spec)[0]
 
 
 def network_inputs(source: Source, n: int, seed: int) -> list[np.ndarray]:

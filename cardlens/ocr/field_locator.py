@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardlens.detector.postprocess import decode_detect
-from cardlens.detector.preprocess import letterbox, to_input_tensor
+from cardlens.detector.preprocess import spec_input
 from cardlens.detector.runtime import open_model_folder, torch_runner
 from cardlens.imageio import load_image
 from cardlens.modelspec import ModelSpec
@@ -52,8 +52,7 @@ class FieldLocator:
         """Field boxes on an upright rectified card image, best first."""
         img = load_image(card, color=color)
         s = self.spec
-        padded, lb = letterbox(img, tuple(s.input_size), s.pad_value)
-        x = to_input_tensor(padded, s.color, s.scale, s.mean, s.std, s.layout)
+        x, lb = spec_input(img, s)
         raw = self._run(x)
         t = s.thresholds
         found = decode_detect(raw, lb, tuple(s.labels), t.get("conf", 0.25) if conf is None else conf,
