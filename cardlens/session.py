@@ -6,6 +6,10 @@ read). The session completes when ``agree`` votes name the same number (Stripe C
 frame for ``lost_frames`` frames, or when a *different* number is accepted ``agree`` times in a row
 (the card was swapped in view), so it never returns the previous card's number for a new card.
 Votes are keyed by the number inside the session only; everything the session exposes is masked.
+
+With a monitoring ``sink`` (:mod:`cardlens.monitoring`) the session also emits privacy-safe outcome
+events; the app reports what the user did with :meth:`ScanSession.cancel`, :meth:`ScanSession.manual_entry`
+and :meth:`ScanSession.user_corrected`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cardlens.monitoring.tracker import SessionMonitor
 from cardlens.results import CardName, CardNumber, ScanResult
 
 
@@ -62,10 +67,11 @@ class SessionUpdate:
 class ScanSession:
     """Feed frames with :meth:`update`. One session per video stream; not shared between threads."""
 
-    def __init__(self, scanner, config: SessionConfig | None = None, clock=time.monotonic):
+    def __init__(self, scanner, config: SessionConfig | None = None, clock=time.monotonic, sink=None):
         self.scanner = scanner
         self.config = config or SessionConfig()
         self._clock = clock
+        self._monitor = SessionMonitor(sink, scanner)  # sink=None: no events
         self._clear()
 
     def _clear(self) -> None:
@@ -85,6 +91,21 @@ class ScanSession:
     def reset(self) -> None:
         """Forget the current card (e.g. the user pressed reset)."""
         self._clear()
+
+    def cancel(self) -> None:
+        """The user closed the scanner (monitoring event ``cancelled``)."""
+        self._monitor.cancelled()
+
+    def manual_entry(self) -> None:
+        """The user typed the card instead of (or after) scanning it (event ``manual_entry``)."""
+        self._monitor.manual_entry()
+
+    def user_corrected(self, final_number: str | None = None, *, expiry: str | None = None,
+                       name: str | None = None) -> tuple[int, ...]:
+        """The user edited the accepted result before submitting it. Compares what they submitted with
+        the accepted reading here and emits only which fields changed and the changed digit *positions*
+        (0-based, in the accepted number); returns those positions. Nothing changed: no event."""
+        return self._monitor.corrected(final_number, expiry, name)
 
     def update(self, frame: object, now: float | None = None, color: str = "bgr") -> SessionUpdate:
         now = self._clock() if now is None else now
@@ -167,5 +188,7 @@ class ScanSession:
             status = "searching"
         else:
             status = "reading"
-        return SessionUpdate(status, result, leader, top[0][1] if top else 0, self.config.agree, self._final,
-                             self._final_time, reset, tuple(events))
+        update = SessionUpdate(status, result, leader, top[0][1] if top else 0, self.config.agree, self._final,
+                               self._final_time, reset, tuple(events))
+        self._monitor.observe(update)
+        return update
