@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardlens.errors import ImageError
+from cardlens.errors import ImageError, UsageError
 
 MIN_SIDE = 16
 MAX_PIXELS = 100_000_000  # 100 MP: larger frames are refused rather than risking the memory
@@ -19,11 +19,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file into uint8 BGR, with errors that name the file and what is wrong."""
 
     p = Path(path)
-    if not p.exists():
-        raise ImageError(f"image not found: {p}")
-    if p.is_dir():
-        raise ImageError(f"expected an image file but got a directory: {p}")
-    size = p.stat().st_size
+    try:
+        if not p.exists():
+            raise ImageError(f"image not found: {p}")
+        if p.is_dir():
+            raise ImageError(f"expected an image file but got a directory: {p}")
+        size = p.stat().st_size
+    except OSError as exc:  # a name too long, a permission denied on a parent folder…
+        raise ImageError(f"cannot read image file {p}: {exc.strerror or exc}") from None
     if size == 0:
         raise ImageError(f"image file is empty: {p}")
     if size > MAX_FILE_BYTES:
@@ -38,14 +41,43 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def decode_image(data: bytes | np.ndarray, name: str = "image bytes") -> np.ndarray:
     import cv2
 
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) else data
+    if isinstance(data, bytes | bytearray | memoryview):
+        buf = np.frombuffer(data, dtype=np.uint8)
+    elif isinstance(data, np.ndarray) and data.dtype == np.uint8:
+        buf = np.ascontiguousarray(data).reshape(-1)
+    else:
+        raise ImageError(f"{name}: encoded image data must be bytes or a uint8 array, got {type(data).__name__}")
     if buf.size == 0:
         raise ImageError(f"{name}: no data")
-    # Refuse absurd dimensions before decoding allocates them.
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    _check_header_size(buf, name)  # refuse absurd dimensions before decoding allocates them
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV's own limits (e.g. more than 2**30 pixels) raise instead of returning None
+        img = None
     if img is None:
         raise ImageError(f"{name}: not a readable image (unsupported format, corrupt or truncated file)")
     return to_bgr(img, name=name)
+
+
+def _check_header_size(buf: np.ndarray, name: str) -> None:
+    """Read the width and height from the file header (Pillow parses headers lazily) and refuse images
+    over ``MAX_PIXELS`` without decoding them: a few hundred KB of PNG can otherwise inflate to GBs."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(buf.tobytes())) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: the image is larger than {MAX_PIXELS // 1_000_000} MP; downscale it first") from None
+    except Exception:  # not a format Pillow knows, or a broken header: OpenCV decides below
+        return
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: {w}x{h} px is larger than {MAX_PIXELS // 1_000_000} MP; downscale it first")
 
 
 def to_bgr(image: object, name: str = "image", color: str = "bgr") -> np.ndarray:
@@ -65,10 +97,17 @@ def to_bgr(image: object, name: str = "image", color: str = "bgr") -> np.ndarray
         except ImportError:  # pragma: no cover - pillow is a core dependency
             Image = None
         if Image is not None and isinstance(image, Image.Image):
-            return to_bgr(np.asarray(image.convert("RGB")), name=name, color="rgb")
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{name}: {image.width}x{image.height} px is larger than "
+                                 f"{MAX_PIXELS // 1_000_000} MP; downscale it first")
+            try:
+                rgb = np.asarray(image.convert("RGB"))
+            except (ValueError, OSError) as exc:  # modes Pillow cannot convert (e.g. "La"), broken image data
+                raise ImageError(f"{name}: cannot convert a PIL {image.mode!r} image to RGB ({exc})") from None
+            return to_bgr(rgb, name=name, color="rgb")
         raise ImageError(f"{name}: expected a numpy array, a PIL image or a file path, got {type(image).__name__}")
     if color not in ("bgr", "rgb"):
-        raise ValueError("color must be 'bgr' or 'rgb'")
+        raise UsageError(f"color must be 'bgr' or 'rgb', not {color!r}")
     arr = image
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 MAX_YEARS_AHEAD = 20
@@ -91,19 +92,24 @@ def find_dates(text: str, today: _dt.date | None = None) -> list[DateCandidate]:
     upper = text.upper()
     labels = [(m.end(), m.group(0), "expiry") for m in _EXPIRY_RE.finditer(upper)]
     labels += [(m.end(), m.group(0), "distractor") for m in _DISTRACTOR_RE.finditer(upper)]
+    labels.sort(key=lambda lb: lb[0])
+    label_ends = [lb[0] for lb in labels]
+    dates = list(_DATE.finditer(upper))
+    date_starts = [d.start() for d in dates]
     # A longer distractor ("VALID FROM") beats an expiry label ending at the same place ("FROM" vs none).
     out = []
-    for m in _DATE.finditer(upper):
+    for m in dates:  # bisection keeps long texts linear (a label or date per character is still fast)
         month, year = int(m.group("m")), _full_year(m.group("y"))
         if not is_plausible(month, year, today):
             continue
-        preceding = [lb for lb in labels if lb[0] <= m.start() and m.start() - lb[0] <= _LABEL_REACH]
+        preceding = labels[bisect_left(label_ends, m.start() - _LABEL_REACH):bisect_right(label_ends, m.start())]
         role, label = "unlabelled", None
         if preceding:
             end, label_text, role = max(preceding, key=lambda lb: (lb[0], len(lb[1])))
             label = " ".join(label_text.split())
             # Another date between the label and this one means the label belonged to that date.
-            if any(end <= d.start() < m.start() for d in _DATE.finditer(upper)):
+            i = bisect_left(date_starts, end)
+            if i < len(date_starts) and date_starts[i] < m.start():
                 role, label = "unlabelled", None
         out.append(DateCandidate(month, year, m.group(0), m.start(), role, label))
     return out

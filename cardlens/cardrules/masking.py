@@ -10,8 +10,11 @@ import logging
 import re
 
 MASK_CHAR = "*"
-# A run of 12–19 digits, optionally split by single spaces, dashes or dots, as printed or logged.
-_PAN_RUN = re.compile(r"(?<![0-9])(?:[0-9][ \-.]?){11,18}[0-9](?![0-9])")
+# A run of 12 or more digits, split or not by up to three spaces, tabs, newlines, dashes, dots, slashes or
+# underscores between digits, as printed or logged ("4111 1111 1111 1111", "4111--1111…", a PAN run into
+# its expiry). Hex digests (32+ hex characters with a letter, e.g. the sha256 in a model error) are kept.
+_PAN_RUN = re.compile(r"(?P<hex>(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z]))"
+                      r"|(?<![0-9])(?:[0-9][\s\-./_]{0,3}){11,}[0-9](?![0-9])")
 
 
 def mask_pan(digits: str) -> str:
@@ -29,9 +32,11 @@ def mask_pan(digits: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Mask every PAN-like digit run (12–19 digits, spaced or dashed) inside free text."""
+    """Mask every PAN-like digit run (12 or more digits, spaced or dashed) inside free text."""
 
     def _sub(m: re.Match[str]) -> str:
+        if m.group("hex"):
+            return m.group(0)
         return mask_pan(re.sub(r"[^0-9]", "", m.group(0)))
 
     return _PAN_RUN.sub(_sub, text)

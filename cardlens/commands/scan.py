@@ -62,6 +62,7 @@ def format_result(path: str, result, reveal: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cardlens.cardrules import redact_text
     from cardlens.errors import CardlensError
     from cardlens.scanner import CardScanner
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             result = scanner.scan(image)
         except CardlensError as exc:
             failures += 1
-            print(f"cardlens: error: {exc}", file=sys.stderr)
+            print(f"cardlens: error: {redact_text(str(exc))}", file=sys.stderr)
             continue
         read += bool(result.card_found if args.no_ocr else result.number)
         if args.json:

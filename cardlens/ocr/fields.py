@@ -87,7 +87,7 @@ def _token_digits(text: str) -> str | None:
     if digitish < 0.6 * len(compact):
         return None
     mapped = compact.translate(_DIGIT_LOOKALIKES)
-    return mapped if mapped.isdigit() else None
+    return mapped if mapped.isascii() and mapped.isdigit() else None  # not ², ٣ and other digits
 
 
 @dataclass(frozen=True)
