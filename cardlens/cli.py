@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "export": ("cardlens.commands.export", "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
     "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
     "demo": ("cardlens.commands.demo", "live webcam / video demo for QA", "#8"),
+    "report": ("cardlens.commands.report", "summarise scan-session monitoring events", "#10"),
 }
 
 

@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--screenshot-after", type=int, default=None, help="save a screenshot after N frames and stop")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--events", default=None, metavar="FILE",
+                   help="append privacy-safe session events (JSON lines) to FILE for `cardlens report sessions`")
     p.set_defaults(func=run)
 
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_demo(args.source, headless=args.headless, out=args.out, record=args.record, replay=args.replay,
                        backend=args.backend, bundle=args.bundle,
                        config=SessionConfig(agree=args.agree, timeout_s=args.timeout),
-                       max_frames=args.max_frames, screenshot_after=args.screenshot_after,
+                       max_frames=args.max_frames, screenshot_after=args.screenshot_after, events=args.events,
                        log=(lambda *a: None) if args.json else print)
     if args.json:
         print(json.dumps(summary.to_dict()))

@@ -76,7 +76,7 @@ def _row(i: int, t: float, update) -> dict:
 def run_demo(source: str | int = 0, headless: bool = False, out: str | None = None, record: str | None = None,
              replay: str | None = None, backend: str = "onnx", bundle: str | None = None,
              config: SessionConfig | None = None, max_frames: int | None = None, screenshot_after: int | None = None,
-             log=print) -> DemoSummary:
+             log=print, events: str | None = None) -> DemoSummary:
     if replay:
         if not (Path(replay) / "session.json").is_file():
             raise DemoError(f"{replay} is not a recording (no session.json); make one with --record DIR")
@@ -91,7 +91,12 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
         raise DemoError(f"unknown backend {backend!r}: choose from {', '.join(backends)}")
     names = list(backends)
     scanner = backends[backend]()
-    session = ScanSession(scanner, config or SessionConfig())
+    sink = None
+    if events:
+        from cardlens.monitoring import JsonlSink
+
+        sink = JsonlSink(events)
+    session = ScanSession(scanner, config or SessionConfig(), sink=sink)
     recorded = []
     if replay:
         recorded = [json.loads(line) for line in (Path(replay) / "results.jsonl").open()]
@@ -182,7 +187,7 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
             elif key == ord("b"):
                 backend = names[(names.index(backend) + 1) % len(names)]
                 scanner = backends[backend]()
-                session = ScanSession(scanner, session.config)
+                session = ScanSession(scanner, session.config, sink=sink)
                 log(f"backend: {backend}")
         summary.frames = i
     finally:
@@ -190,6 +195,8 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
             w.release()
         for f in logs.values():
             f.close()
+        if sink is not None:
+            sink.close()
         if not headless:
             cv2.destroyAllWindows()
     summary.seconds = time.perf_counter() - t_start
@@ -200,6 +207,8 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
             "source": src.name, "backend": backend, "cardlens_version": __version__,
             "config": vars(session.config)}, indent=2) + "\n")
         summary.outputs["recording"] = str(record)
+    if events:
+        summary.outputs["events"] = str(events)
     if out:
         Path(out, "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
         summary.outputs.update(annotated=str(Path(out, "annotated.mp4")), log=str(Path(out, "log.jsonl")))

@@ -15,7 +15,6 @@ The accepted reading is kept in memory only, to compute correction positions; it
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from pathlib import Path
@@ -81,19 +80,33 @@ def _digits(text: str, what: str) -> str:
 def corrected_positions(accepted: str, final: str) -> tuple[tuple[int, ...], int, int]:
     """``(positions, digits_changed, length_delta)`` turning ``accepted`` into ``final``.
 
-    Positions are 0-based indices into the *accepted* reading: digits replaced or deleted, and for a
-    digit the reading missed, the index it was inserted before. A missed or extra digit does not
-    mark every later digit (the two are aligned first, :class:`difflib.SequenceMatcher`)."""
+    A minimal edit script (Levenshtein; substitutions preferred on ties): positions are 0-based indices
+    into the *accepted* reading of digits replaced or deleted, and for a digit the reading missed, the
+    index it was inserted before. A missed or extra digit therefore marks one position, not every later
+    one. ``digits_changed`` is the edit distance."""
+    n, m = len(accepted), len(final)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j - 1] + (accepted[i - 1] != final[j - 1]), d[i - 1][j] + 1, d[i][j - 1] + 1)
     positions: set[int] = set()
-    changed = 0
-    ops = difflib.SequenceMatcher(None, accepted, final, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in ops:
-        if tag == "equal":
-            continue
-        changed += max(i2 - i1, j2 - j1)
-        positions.update(range(i1, i2) if i2 > i1 else (min(i1, MAX_POSITION),))
-    return tuple(sorted(p for p in positions if p <= MAX_POSITION)), min(changed, MAX_POSITION + 1), \
-        len(final) - len(accepted)
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (accepted[i - 1] != final[j - 1]):
+            if accepted[i - 1] != final[j - 1]:
+                positions.add(i - 1)
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:   # accepted had an extra digit
+            positions.add(i - 1)
+            i -= 1
+        else:                                     # accepted missed a digit: inserted before index i
+            positions.add(i)
+            j -= 1
+    return (tuple(sorted(p for p in positions if p <= MAX_POSITION)), min(d[n][m], MAX_POSITION + 1), m - n)
 
 
 def _same_expiry(accepted, typed: str) -> bool:
