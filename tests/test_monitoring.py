@@ -22,7 +22,7 @@ from cardlens.monitoring import (
     shipped_model_versions,
 )
 from cardlens.monitoring.events import new_session_id
-from cardlens.monitoring.report import percentile, summarize
+from cardlens.monitoring.report import percentile, render_text, summarize
 from cardlens.monitoring.simulate import model_set, session_events, simulate, write_jsonl
 from cardlens.results import CardName, CardNumber, ScanResult
 from cardlens.session import ScanSession, SessionConfig
@@ -288,6 +288,8 @@ def test_report_on_hand_built_sessions(tmp_path):
     assert r5.groups[0]["manual_entry_share"] == 0.3 and r5.groups[1]["manual_entry_share"] == 0.6
     assert r5.comparisons[0]["manual_entry_p_value"] == pytest.approx(0.0013, abs=2e-4) and r5.regression
     assert summarize([path], by="none").groups == []
+    text = render_text(r)  # the console form without rich
+    assert "v1: sessions 10, manual entry 30.0%" in text and "v1 -> v2: manual entry +30.0 pp" in text
 
 
 def test_report_counts_malformed_lines_and_goes_on(tmp_path):
@@ -315,7 +317,7 @@ def test_cli_report_sessions(tmp_path, capsys):
     assert "30.0%" in text and "60.0%" in text and "v1 → v2" in text and "1 malformed line" in text
     assert main(["report", "sessions", str(path), "--threshold-pp", "40", "--fail-on-regression"]) == 0
     capsys.readouterr()
-    assert main(["report", "sessions", str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["report", "sessions", str(tmp_path / "missing.jsonl")]) == 2 and main(["report"]) == 2
     assert "no such event file" in capsys.readouterr().err
 
 
