@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "train": ("cardlens.commands.train", "train the detector, field locator or recognizer", "#4 / #5"),
     "eval": ("cardlens.commands.evaluate", "evaluate models on synthetic val and realcards-dev", "#4 / #5"),
     "export": ("cardlens.commands.export", "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
-    "bench": (None, "benchmark latency, size and memory against device budgets", "#7"),
+    "bench": ("cardlens.commands.bench", "benchmark latency, size and memory against device budgets", "#7"),
     "demo": ("cardlens.commands.demo", "live webcam / video demo for QA", "#8"),
     "report": ("cardlens.commands.report", "summarise scan-session monitoring events", "#10"),
 }

@@ -81,33 +81,49 @@ def _groups(label: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-class _FullImageEasyOCR:
-    """EasyOCR's own pipeline on the whole frame + a 13–19-digit Luhn regex: the baseline."""
+PAN_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
-    PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
-    def __init__(self):
-        from cardlens.ocr.easyocr_engine import EasyOCRReader
+def fields_from_text(text: str):
+    """The first Luhn-valid 13–19-digit run in free OCR text (O/o read as 0) and the first expiry:
+    how a general-purpose OCR engine is turned into a card reader for the baselines."""
+    from cardlens.cardrules.expiry import parse_expiry
+    from cardlens.results import CardNumber
 
-        self.reader = EasyOCRReader()
+    number = None
+    for m in PAN_IN_TEXT.finditer(text.replace("O", "0").replace("o", "0")):
+        digits = re.sub(r"\D", "", m.group(0))
+        if luhn_valid(digits):
+            number = CardNumber.from_digits(digits, 1.0)
+            break
+    return number, parse_expiry(text)
+
+
+class FullImageTextScanner:
+    """A general OCR engine on the whole frame + :func:`fields_from_text`: the baselines' card reader.
+    ``read_lines(image_bgr) -> list[str]`` is the engine."""
+
+    def __init__(self, name: str, read_lines):
+        self.name = name
+        self.read_lines = read_lines
 
     def scan(self, image):
-        from cardlens.cardrules.expiry import parse_expiry
-        from cardlens.ocr.fields import group_lines
-        from cardlens.results import CardNumber, ScanResult
+        from cardlens.results import ScanResult
 
-        boxes = self.reader.read(image)
-        lines = [" ".join(b.text for b in line) for line in group_lines(boxes)]
-        text = "\n".join(lines)
-        number = None
-        for m in self.PAN.finditer(text.replace("O", "0").replace("o", "0")):
-            digits = re.sub(r"\D", "", m.group(0))
-            if luhn_valid(digits):
-                number = CardNumber.from_digits(digits, 1.0)
-                break
-        expiry = parse_expiry(text)
-        return ScanResult(bool(boxes), number, expiry, None, engine="easyocr-full",
+        lines = self.read_lines(image)
+        number, expiry = fields_from_text("\n".join(lines))
+        return ScanResult(bool(lines), number, expiry, None, engine=self.name,
                           number_accepted=bool(number and number.valid))
+
+
+def _full_image_easyocr() -> FullImageTextScanner:
+    """EasyOCR's own pipeline (CRAFT + English recognizer) on the whole frame."""
+    from cardlens.ocr.easyocr_engine import EasyOCRReader
+    from cardlens.ocr.fields import group_lines
+
+    reader = EasyOCRReader()
+    return FullImageTextScanner("easyocr-full", lambda img: [" ".join(b.text for b in line)
+                                                            for line in group_lines(reader.read(img))])
 
 
 def make_engine(engine: str):
@@ -118,7 +134,7 @@ def make_engine(engine: str):
     if engine in ("easyocr", "easyocr-fields"):
         return CardScanner(reader=engine)
     if engine == "easyocr-full":
-        return _FullImageEasyOCR()
+        return _full_image_easyocr()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
 
 
