@@ -76,9 +76,13 @@ class ModelSpec:
     @classmethod
     def from_json(cls, text: str, source: str = "model spec") -> ModelSpec:
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{source}: not valid JSON ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except ModelError as exc:  # name the file: "format 2 is not supported" alone helps nobody
+            raise ModelError(f"{source}: {exc}") from None
 
     def with_weights(self, path: Path) -> ModelSpec:
         return replace(self, weights=Path(path).name, sha256=sha256_of(path))

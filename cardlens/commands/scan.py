@@ -34,10 +34,13 @@ def _expand(paths: list[str]) -> list[str]:
     out = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            out += sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            out.append(p)
+        try:
+            if path.is_dir():
+                out += sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+                continue
+        except OSError:  # a name too long, an unreadable folder: the image loader says what is wrong
+            pass
+        out.append(p)
     return out
 
 
@@ -63,12 +66,12 @@ def format_result(path: str, result, reveal: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from cardlens.cardrules import redact_text
-    from cardlens.errors import CardlensError
+    from cardlens.errors import CardlensError, UsageError
     from cardlens.scanner import CardScanner
 
     paths = _expand(args.images)
     if not paths:
-        raise CardlensError("no images to scan (folders given contain no .jpg/.png/... files)")
+        raise UsageError("no images to scan (folders given contain no .jpg/.png/... files)")
     from cardlens.imageio import load_image
 
     scanner = None  # built after the first image loads: a bad path fails before models load

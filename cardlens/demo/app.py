@@ -2,7 +2,9 @@
 
 Recordings hold the raw frames (``frames.avi``, lossless FFV1), one masked JSON line per frame (``results.jsonl``)
 and ``session.json``; the full card number is never written — reveal (``m``) only changes what the
-window shows while it is on, never a file.
+window shows while it is on, never a file. Outputs are written under ``.<name>.partial<ext>`` names and
+renamed when the run ends (``q``, end of source, ``--max-frames`` or Ctrl-C); a run that fails (an
+unreadable frame, a camera that stops) removes them, so no half-written file is left behind.
 """
 
 from __future__ import annotations
@@ -108,14 +110,23 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
     fps, last_t = 0.0, t_start
     frame = update = None
     shot_dir = Path(out) if out else Path.cwd()
+    pending: dict[Path, Path] = {}  # partial file → its final name, renamed once the run completes
+    created: list[Path] = []        # folders this run made (removed again, if empty, when it fails)
+
+    def partial(folder: Path, name: str) -> Path:
+        created.extend(d for d in (folder, *folder.parents) if not d.exists())
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / name
+        pending[folder / f".{final.stem}.partial{final.suffix}"] = final
+        return folder / f".{final.stem}.partial{final.suffix}"
 
     def writer(key, folder: Path, name: str, shape):
         if key not in writers:
-            folder.mkdir(parents=True, exist_ok=True)
+            path = partial(folder, name)
             h, w = shape[:2]
             # recordings are lossless (FFV1): a replay must see the very pixels the recording scanned
             codec = "FFV1" if name.endswith(".avi") else "mp4v"
-            vw = cv2.VideoWriter(str(folder / name), cv2.VideoWriter_fourcc(*codec), src.fps, (w, h))
+            vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), src.fps, (w, h))
             if not vw.isOpened():
                 raise DemoError(f"cannot write video {folder / name}")
             writers[key] = vw
@@ -123,10 +134,10 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
 
     def logfile(key, path: Path):
         if key not in logs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            logs[key] = path.open("w")
+            logs[key] = partial(path.parent, path.name).open("w")
         return logs[key]
 
+    completed, i = False, 0
     try:
         if not headless:
             cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
@@ -189,20 +200,27 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
                 scanner = backends[backend]()
                 session = ScanSession(scanner, session.config, sink=sink)
                 log(f"backend: {backend}")
-        summary.frames = i
+        summary.frames, completed = i, True
+    except KeyboardInterrupt:  # Ctrl-C ends a run (a headless camera has no q key): its outputs are kept
+        summary.frames, completed = i, True
     finally:
         for w in writers.values():
             w.release()
         for f in logs.values():
             f.close()
+        if not completed:
+            _discard(pending, created)
         if sink is not None:
             sink.close()
         if not headless:
             cv2.destroyAllWindows()
+    for part, final in pending.items():
+        part.replace(final)
     summary.seconds = time.perf_counter() - t_start
     summary.fps = summary.frames / summary.seconds if summary.seconds else 0.0
     if record:
-        Path(record, "session.json").write_text(json.dumps({
+        Path(record).mkdir(parents=True, exist_ok=True)
+        _write_atomic(Path(record, "session.json"), json.dumps({
             "video": "frames.avi", "log": "results.jsonl", "frames": summary.frames, "fps": src.fps,
             "source": src.name, "backend": backend, "cardlens_version": __version__,
             "config": vars(session.config)}, indent=2) + "\n")
@@ -210,9 +228,26 @@ def run_demo(source: str | int = 0, headless: bool = False, out: str | None = No
     if events:
         summary.outputs["events"] = str(events)
     if out:
-        Path(out, "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+        Path(out).mkdir(parents=True, exist_ok=True)
+        _write_atomic(Path(out, "summary.json"), json.dumps(summary.to_dict(), indent=2) + "\n")
         summary.outputs.update(annotated=str(Path(out, "annotated.mp4")), log=str(Path(out, "log.jsonl")))
     return summary
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _discard(pending: dict, created: list) -> None:
+    for part in pending:
+        part.unlink(missing_ok=True)
+    for folder in sorted(set(created), key=lambda d: len(d.parts), reverse=True):
+        try:
+            folder.rmdir()  # only if empty: never a folder that holds anything else
+        except OSError:
+            pass
 
 
 def _screenshot(img, folder: Path, log) -> Path:

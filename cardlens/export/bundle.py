@@ -189,8 +189,62 @@ def write_report(result: BundleResult, fmt: str, precision: str) -> Path:
     return path
 
 
-def bundle_scanner(folder: Path):
-    """A :class:`CardScanner` running a bundle's ONNX or TFLite models."""
+ROLES = ("detector", "fields", "recognizer")
+
+
+def same_release(version: object, current: str = __version__) -> bool:
+    """Bundles load in the cardlens release that exported them: same major.minor (patch releases keep the
+    pre/post-processing contract; anything else may change it)."""
+    return isinstance(version, str) and version.split(".")[:2] == current.split(".")[:2]
+
+
+def check_bundle(folder: Path) -> dict:
+    """The bundle's manifest, after refusing (:class:`ModelError`) a folder that is not a bundle, one made by
+    another cardlens release, or one whose manifest, specs and files disagree. Each model file's own sha256
+    is checked when it loads (the error names the file and the sha256 expected)."""
+    from cardlens.errors import ModelError
+    from cardlens.modelspec import ModelSpec
+
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise ModelError(f"{folder} is not a cardlens bundle: {path} is missing (make bundles with 'cardlens export')")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{path} is not a cardlens bundle manifest; re-export the bundle")
+    made_by = manifest.get("cardlens_version")
+    if not same_release(made_by):
+        raise ModelError(f"{folder} was exported by cardlens {made_by}; this is cardlens {__version__} and bundles "
+                         "only load in the release (major.minor) that made them: re-export it with 'cardlens export'")
+    files = {f.get("role"): f for f in manifest.get("files") or [] if isinstance(f, dict)}
+    specs = manifest.get("specs") if isinstance(manifest.get("specs"), dict) else {}
+    if sorted(files) != sorted(ROLES) or sorted(specs) != sorted(ROLES):
+        raise ModelError(f"{path} lists models {sorted(map(str, files))}, expected {list(ROLES)}; re-export the bundle")
+    for role in ROLES:
+        spec_path = folder / role / "spec.json"
+        spec = ModelSpec.load(spec_path)
+        entry = files[role]
+        problems = []
+        if specs[role] != json.loads(spec_path.read_text()):
+            problems.append("its spec differs from the one in the manifest")
+        if entry.get("file") != f"{role}/{spec.weights}" or entry.get("sha256") != spec.sha256:
+            problems.append(f"the manifest expects {entry.get('file')} with sha256 {entry.get('sha256')}, "
+                            f"the spec {role}/{spec.weights} with sha256 {spec.sha256}")
+        for key in ("format", "precision"):
+            if spec.extra.get(key) != manifest.get(key):
+                problems.append(f"its {key} is {spec.extra.get(key)!r}, the bundle's {manifest.get(key)!r}")
+        if problems:
+            raise ModelError(f"{spec_path} does not match {path}: {'; '.join(problems)}. The bundle was edited or "
+                             "mixed with another one: re-export it")
+    return manifest
+
+
+def bundle_scanner(folder: Path, check: bool = True):
+    """A :class:`CardScanner` running a bundle's ONNX or TFLite models (after :func:`check_bundle`;
+    ``check=False`` only while the bundle is being written)."""
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
     from cardlens.ocr.field_locator import FieldLocator
@@ -198,6 +252,8 @@ def bundle_scanner(folder: Path):
     from cardlens.scanner import CardScanner
 
     folder = Path(folder)
+    if check:
+        check_bundle(folder)
     reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
                         TextRecognizer.load(folder / "recognizer", runtime="auto"))
     return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader)
@@ -243,7 +299,7 @@ def export_bundle(fmt: str, precision: str, out: str | Path, datasets: dict[str,
     if datasets and fmt in ("onnx", "tflite"):
         from cardlens.scan_eval import evaluate_scans
 
-        scanner = bundle_scanner(folder)
+        scanner = bundle_scanner(folder, check=False)  # the manifest is written below
         reference = reference_accuracy(datasets, cache)
         accuracy = {}
         for name, path in datasets.items():
