@@ -1,0 +1,123 @@
+"""Shared helpers for the hardening tests (issue #9): case time bounds, PAN leak search, RSS, figures
+for ``make stress``, and cached inputs that several test files reuse within one pytest process."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STRESS_OUT = REPO / "out" / "stress"
+
+
+class CaseTimeout(AssertionError):
+    """One fuzz case ran past its time bound (a hang)."""
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float, what: str = "case"):
+    """Fail a case that runs longer than ``seconds``: SIGALRM interrupts Python-level loops; a case stuck
+    inside C code is still caught when it returns (and pytest-timeout bounds the whole test)."""
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    t0 = time.perf_counter()
+
+    def on_alarm(signum, frame):
+        raise CaseTimeout(f"{what} ran longer than {seconds:.0f} s")
+
+    if main:
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if main:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    elapsed = time.perf_counter() - t0
+    if elapsed > seconds:
+        raise CaseTimeout(f"{what} took {elapsed:.1f} s (bound {seconds:.0f} s)")
+
+
+def pan_pattern(pan: str) -> re.Pattern[str]:
+    """The full PAN in any grouping: digits joined by nothing, spaces, dashes, dots or slashes
+    (also several, and the escaped forms JSON and reprs use), and not part of a longer digit run."""
+    sep = r"(?:[\s\-./_]|\\[nt])*"
+    return re.compile(r"(?<![0-9])" + sep.join(pan) + r"(?![0-9])")
+
+
+def find_pans(text: str | bytes, pans) -> list[str]:
+    """The PANs of ``pans`` that appear in ``text`` in any grouping or spacing."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    return [p for p in pans if pan_pattern(p).search(text)]
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (psutil when installed, /proc otherwise)."""
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def record_figures(name: str, figures: dict) -> None:
+    """Write one stress test's figures to out/stress/NAME.json (``make stress`` prints them) and stdout."""
+    STRESS_OUT.mkdir(parents=True, exist_ok=True)
+    path = STRESS_OUT / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    print(f"\n[stress] {name}: {json.dumps(figures, sort_keys=True)}")
+
+
+def all_text_under(folder: Path, suffixes=(".json", ".jsonl", ".md", ".txt", ".log", ".csv")) -> str:
+    return "".join(p.read_text(errors="ignore") for p in sorted(Path(folder).rglob("*"))
+                   if p.is_file() and p.suffix in suffixes)
+
+
+_TMP = Path(tempfile.mkdtemp(prefix="cardlens-hardening-"))
+
+
+@functools.cache
+def known_pan_scan_set(n: int = 3) -> tuple[Path, tuple[str, ...]]:
+    """A labelled synthetic scan set (``labels.jsonl`` holds the printed PANs), made once per process."""
+    from cardlens.synth import write_scan_set
+
+    folder = _TMP / f"scans-{n}"
+    write_scan_set(folder, n, seed=9009, workers=1, progress=False)
+    rows = [json.loads(line) for line in (folder / "labels.jsonl").open() if line.strip()]
+    pans = tuple(sorted({r["number"] for r in rows if r.get("number")}))
+    assert pans, "the synthetic scan set should print card numbers"
+    return folder, pans
+
+
+@functools.cache
+def two_card_video(n_first: int = 14, n_gap: int = 6, n_second: int = 14) -> tuple[Path, tuple[str, str]]:
+    """The demo's synthetic two-card video, shortened, with the two printed PANs."""
+    from cardlens.demo.synthetic_video import write_synthetic_video
+
+    path = _TMP / f"two-cards-{n_first}-{n_gap}-{n_second}.mp4"
+    pans = write_synthetic_video(path, seed=0, n_first=n_first, n_gap=n_gap, n_second=n_second)
+    return path, tuple(pans)
+
+
+EXAMPLE_IMAGE = REPO / "examples" / "card_photo.jpg"
+
+
+@functools.cache
+def example_pan() -> str:
+    """The Luhn-valid test number printed on examples/card_photo.jpg."""
+    from cardlens.synth.examples import example_scene
+
+    return example_scene().card.spec.text.pan
