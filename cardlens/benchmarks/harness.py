@@ -48,7 +48,7 @@ class Preset:
 
 
 QUICK = Preset(n_synthetic=4, n_real=4, runs=3, duration_s=2.0, threads=(1,))
-FULL = Preset(n_synthetic=24, n_real=55, runs=10, duration_s=20.0, threads=(1, 2))
+FULL = Preset(n_synthetic=24, n_real=55, runs=5, duration_s=8.0, threads=(1, 2))
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,32 @@ def reference_model(name: str = REFERENCE) -> Path:
                           opset_version=17, dynamo=False)
         tmp.replace(path)
     return path
+
+
+def _image_sizes(images: list[dict]) -> dict:
+    from PIL import Image
+
+    sizes = []
+    for im in images:
+        with Image.open(Path(im["folder"]) / im["label"]["file"]) as f:
+            sizes.append(f.size)
+    return {"min_wh": [min(w for w, _ in sizes), min(h for _, h in sizes)],
+            "max_wh": [max(w for w, _ in sizes), max(h for _, h in sizes)],
+            "median_pixels": int(np.median([w * h for w, h in sizes]))}
+
+
+def _model_inputs(folders: dict) -> dict:
+    """Network input (height, width, channels) per model, from each folder's spec.json."""
+    from cardlens.modelspec import ModelSpec
+
+    out = {}
+    for role, folder in folders.items():
+        try:
+            spec = ModelSpec.load(Path(folder) / "spec.json")
+            out[role] = {"input_hw": list(spec.input_size), "layout": spec.layout, "color": spec.color}
+        except (CardlensError, OSError, AttributeError):
+            out[role] = None
+    return out
 
 
 def _run_job(job: dict, timeout_s: float) -> dict:
@@ -279,7 +305,7 @@ def run_bench(*, out: Path, quick: bool = True, models: Path | None = None, bund
             continue
         log(f"  baseline {name} ({base_threads} threads)")
         r = _run_job({"kind": "baseline", "baseline": name, "threads": base_threads, "images": images,
-                      "runs": 1 if quick else min(runs, 3), "duration_s": duration}, 1800)
+                      "runs": 1 if quick else 2, "duration_s": duration}, 3600)
         r.update({"name": name, "threads": base_threads, "label": MEASURED})
         if "error" not in r:
             log(f"    frame p50 {r['stages']['frame']['p50']:.0f} ms, {r['size_bytes'] / 1e6:.1f} MB, "
@@ -304,6 +330,8 @@ def run_bench(*, out: Path, quick: bool = True, models: Path | None = None, bund
         "settings": {"runs": runs, "duration_s": duration, "threads": list(threads), "seed": seed,
                      "images": {"synthetic": sum(im["set"] == "synthetic" for im in images),
                                 "realcards": sum(im["set"] == "realcards" for im in images)},
+                     "image_sizes": _image_sizes(images),
+                     "model_inputs": _model_inputs(shipped),
                      "baseline_threads": base_threads},
         "environment": env,
         "reference": {m: {"gflops": round(ref_costs[m].flops / 1e9, 4) if m in ref_costs else None,

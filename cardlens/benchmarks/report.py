@@ -20,6 +20,17 @@ def _pct(v):
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
+def _inputs_line(settings: dict) -> str:
+    parts = [f"{role} {'×'.join(map(str, v['input_hw']))} {v['color']}"
+             for role, v in (settings.get("model_inputs") or {}).items() if v]
+    sizes = settings.get("image_sizes") or {}
+    line = ("Network inputs: " + ", ".join(parts) + ". ") if parts else ""
+    if sizes:
+        line += (f"Bench images from {sizes['min_wh'][0]}×{sizes['min_wh'][1]} to {sizes['max_wh'][0]}×"
+                 f"{sizes['max_wh'][1]} px (median {sizes['median_pixels'] / 1e6:.2f} MP).")
+    return line
+
+
 def _times(ratio, better: str, worse: str) -> str:
     """``2.0× faster`` for ratio 2, ``1.7× slower`` for ratio 0.6 (ratio = theirs / ours)."""
     if not ratio:
@@ -41,7 +52,8 @@ def render_markdown(results: dict) -> str:
          "Runtimes: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v) + ".",
          f"Images: {s['images']['synthetic']} synthetic scenes (seed {s['seed']}) + {s['images']['realcards']} "
          f"realcards-dev images; {s['runs']} runs per configuration (warm-up excluded), "
-         f"threads {', '.join(map(str, s['threads']))}; elapsed {results.get('elapsed_s')} s.", "",
+         f"threads {', '.join(map(str, s['threads']))}; elapsed {results.get('elapsed_s')} s.",
+         _inputs_line(s), "",
          "Every figure is labelled: **measured (host)** on the machine above, **measured (device, imported)** "
          "from a file of on-device numbers, or **estimated (class)** with its method and a low–high range.", "",
          "## Whole frame per configuration — measured (host)", "",
