@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
 
-.PHONY: venv scan test test-slow bench bench-synth examples lint clean help bundles demo-video
+.PHONY: venv scan test test-slow bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
@@ -23,8 +23,14 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -q -m "slow"
 
-bench: venv
+bench: venv   ## pytest-benchmark of the hot paths (not part of make test)
 	$(PY) -m pytest benchmarks -p no:cacheprovider --benchmark-columns=min,median,mean,max,rounds
+
+bench-quick: venv   ## cardlens bench --quick: every output in under 3 minutes (out/bench-quick)
+	$(PY) -m cardlens bench --quick --out out/bench-quick
+
+bench-full: venv   ## the full report, with every bundle from `make bundles` (about half an hour)
+	$(PY) -m cardlens bench --bundles bundles --out out/bench
 
 bench-synth: venv
 	$(PY) benchmarks/bench_synth.py --n 1000 --workers 2
