@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str | None, str, str]] = {
     "export": ("cardlens.commands.export", "export the pipeline to ONNX, TFLite and CoreML bundles", "#6"),
     "bench": ("cardlens.commands.bench", "benchmark latency, size and memory against device budgets", "#7"),
     "demo": ("cardlens.commands.demo", "live webcam / video demo for QA", "#8"),
+    "pipeline": ("cardlens.commands.pipeline", "train, evaluate, gate and register the models in one cached run", "#10"),
+    "models": ("cardlens.commands.models", "list, show, promote and export registered model versions", "#10"),
     "report": ("cardlens.commands.report", "summarise scan-session monitoring events", "#10"),
 }
 

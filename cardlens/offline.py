@@ -11,7 +11,8 @@ What it does, and why:
   ultralytics' ``check_font`` otherwise tries GitHub on every dataset check.
 - ``ORT_DISABLE_TELEMETRY=1`` (onnxruntime), ``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1``,
   ``EASYOCR_MODULE_PATH`` and ``MPLCONFIGDIR`` inside the cache, ``WANDB_MODE=disabled``,
-  ``COMET_MODE=disabled``, ``DO_NOT_TRACK=1``.
+  ``COMET_MODE=disabled``, ``DO_NOT_TRACK=1``, ``MLFLOW_DISABLE_TELEMETRY=true`` (MLflow 3.x usage
+  telemetry; see :func:`import_mlflow`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ FORCED_ENV = {
     "WANDB_MODE": "disabled",
     "COMET_MODE": "disabled",
     "DO_NOT_TRACK": "1",
+    # MLflow 3.x sends usage telemetry from a background thread unless told not to (its DO_NOT_TRACK
+    # check wants the literal "true"); MLFLOW_DISABLE_TELEMETRY is read when mlflow is imported.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 INTEGRATIONS_OFF = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb")
 
@@ -127,3 +131,18 @@ def import_ultralytics():
     if any(SETTINGS.get(k) != v for k, v in updates.items()):
         SETTINGS.update(updates)
     return ultralytics
+
+
+def import_mlflow():
+    """Import mlflow with telemetry off. The environment must be in place before mlflow's first import
+    (it starts its telemetry client then); if something imported it earlier, the client is re-set."""
+    imported_before = "mlflow" in sys.modules
+    configure_offline()
+    from cardlens.errors import require
+
+    mlflow = require("mlflow", "registry")
+    if imported_before:
+        from mlflow.telemetry.client import set_telemetry_client
+
+        set_telemetry_client()  # reads MLFLOW_DISABLE_TELEMETRY again: no client
+    return mlflow

@@ -56,6 +56,8 @@ def register(subparsers) -> None:
     r.add_argument("--limit", type=int, default=None, help="at most this many training lines (quick runs)")
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--init", default=None, help="start from earlier recognizer weights (model.pt)")
+    r.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="end after N epochs of the --epochs-long schedule (OUT/last.pt can continue it)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_recognizer)
 
@@ -117,7 +119,7 @@ def run_recognizer(args: argparse.Namespace) -> int:
     result = train_recognizer(RecognizerTrainConfig(
         data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
         seed=args.seed, threads=args.threads, resume=args.resume, limit=args.limit, init=args.init,
-        extra_data=tuple(args.extra_data)))
+        extra_data=tuple(args.extra_data), stop_after=args.stop_after))
     if args.json:
         print(json.dumps(asdict(result)))
     else:

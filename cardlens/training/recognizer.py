@@ -40,6 +40,7 @@ class RecognizerTrainConfig:
     limit: int | None = None     # at most this many training lines (quick runs)
     init: str | None = None      # start from these recognizer weights (model.pt) instead of random init
     extra_data: tuple[str, ...] = field(default_factory=tuple)
+    stop_after: int | None = None  # end after this many epochs of the ``epochs``-long LR schedule
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
 
     if cfg.epochs < 1 or cfg.batch < 2:
         raise UsageError("--epochs must be ≥ 1 and --batch ≥ 2")
+    if cfg.stop_after is not None and not 1 <= cfg.stop_after <= cfg.epochs:
+        raise UsageError("--stop-after must be between 1 and --epochs")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -219,7 +222,7 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
         print(f"resumed after epoch {start_epoch}", flush=True)
     t0 = time.time()
     best = (-1.0, None)
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_after or cfg.epochs)):
         model.train()
         losses = []
         for idx in _batches(train, cfg.batch, rng):
@@ -260,5 +263,5 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
     (out / "train_summary.json").write_text(json.dumps({"seconds": round(seconds, 1), "history": history,
                                                         "best": final, "config": asdict(cfg),
                                                         "train_lines": len(train), "val_lines": len(val)}, indent=2))
-    return RecognizerTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
+    return RecognizerTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), len(history),
                                  round(seconds, 1), final)
