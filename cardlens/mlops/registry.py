@@ -234,6 +234,8 @@ class Registry:
             return []
 
     def _info(self, mv) -> VersionInfo:
+        if not getattr(mv, "aliases", None):  # search results leave aliases out: ask for the version itself
+            mv = self.client.get_model_version(mv.name, mv.version)
         aliases = tuple(getattr(mv, "aliases", None) or ())
         return VersionInfo(mv.name, str(mv.version), mv.run_id, mv.source, aliases, dict(mv.tags or {}),
                            mv.creation_timestamp)

@@ -1,0 +1,166 @@
+"""Model registry round trips on a temporary MLflow store (register, alias, list, show, promote,
+export), offline; and MLflow's telemetry kept off outside pytest too."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import need
+
+from cardlens.cli import main
+from cardlens.export.sources import MODELS
+from cardlens.modelspec import sha256_of
+
+NAMES = ("card-detector", "field-locator", "text-recognizer")
+
+
+@pytest.fixture
+def mlflow_ready():
+    """Import mlflow before the network guard goes up: urllib3 (through requests) probes IPv6 support at
+    import by opening a socket on ::1, which the guard would count. No traffic either way."""
+    need("mlflow")
+    from cardlens.offline import import_mlflow
+
+    import_mlflow()
+    import mlflow.artifacts  # noqa: F401
+    from mlflow import MlflowClient  # noqa: F401
+
+
+def cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_registry_round_trip_on_a_temporary_store(tmp_path, capsys, mlflow_ready, no_network):
+    data = str(tmp_path / "data")
+    shipped_cards = {n: sha256_of(MODELS / n / "model_card.json") for n in NAMES}
+
+    code, out, _ = cli(capsys, "models", "list", "--data", data, "--json")
+    assert code == 0 and json.loads(out)["models"] == []
+    assert json.loads(out)["tracking_uri"] == "sqlite:///" + str((tmp_path / "data" / "mlflow" / "mlflow.db"))
+
+    # the shipped models become version 1 'production'
+    code, out, _ = cli(capsys, "models", "register-shipped", "--data", data, "--json")
+    reg = json.loads(out)
+    assert code == 0 and reg["registered"] and reg["versions"] == {n: "1" for n in NAMES}
+    code, out, _ = cli(capsys, "models", "register-shipped", "--data", data)
+    assert code == 0 and out.startswith("nothing to do: already registered")
+
+    code, out, _ = cli(capsys, "models", "list", "--data", data, "--json")
+    listed = {m["name"]: m for m in json.loads(out)["models"]}
+    assert set(listed) == set(NAMES) and all(m["aliases"] == {"production": "1"} for m in listed.values())
+
+    code, out, _ = cli(capsys, "models", "show", "card-detector@production", "--data", data, "--json")
+    shown = json.loads(out)
+    spec = json.loads((MODELS / "card-detector" / "spec.json").read_text())
+    assert shown["version"] == "1" and shown["aliases"] == ["production"]
+    assert shown["tags"]["onnx_sha256"] == spec["sha256"] and shown["tags"]["origin"] == "shipped"
+    assert shown["run_id"] == reg["run_id"] and shown["run"]["metrics"]["gate.synthetic.pan_exact"] == pytest.approx(0.5804)
+    assert shown["run"]["params"]["card-detector.stages.0.data_command"].startswith("cardlens synth detector")
+    code, out, _ = cli(capsys, "models", "show", "card-detector", "--data", data)  # latest, human-readable
+    assert code == 0 and "card-detector v1 [production]" in out and "synthetic.pan_exact" in out
+
+    # a candidate the gate refused: registered, but promote needs --force
+    from cardlens.mlops.registry import Registry
+
+    store = Registry(data=data)
+    run_id = store.start_run("pipeline-test")
+    store.log_artifacts(run_id, MODELS / "text-recognizer", "models/text-recognizer")
+    store.end_run(run_id)
+    v = store.register("text-recognizer", run_id, "models/text-recognizer",
+                       {"gate": "refused", "gate_reasons": "synthetic pan exact dropped 0.2 below production"})
+    store.set_alias("text-recognizer", "candidate", v)
+    assert v == "2"
+    code, _, err = cli(capsys, "models", "promote", "text-recognizer", "2", "--data", data)
+    assert code == 1 and "refused by the promotion gate (synthetic pan exact dropped 0.2" in err
+    assert store.get("text-recognizer@production").version == "1"
+    code, out, _ = cli(capsys, "models", "promote", "text-recognizer", "2", "--data", data, "--force")
+    assert code == 0 and "text-recognizer@production → v2" in out
+    code, out, _ = cli(capsys, "models", "list", "--data", data)
+    assert "text-recognizer" in out and "v2 [candidate, production]" in out
+    code, _, err = cli(capsys, "models", "show", "nope@production", "--data", data)
+    assert code == 1 and "no registered model named 'nope'" in err
+    code, _, err = cli(capsys, "models", "show", "card-detector@7", "--data", data)
+    assert code == 1 and "has no version 7" in err
+
+    # export: the production models come back byte-identical, as a loadable models folder
+    out_dir = tmp_path / "exported"
+    code, out, _ = cli(capsys, "models", "export", "all@production", "--out", str(out_dir), "--data", data, "--json")
+    assert code == 0 and set(json.loads(out)["models"]) == set(NAMES)
+    for n in NAMES:
+        for f in ("model.onnx", "model.pt", "spec.json"):
+            assert sha256_of(out_dir / n / f) == sha256_of(MODELS / n / f)
+    for n in ("card-detector", "field-locator"):  # v1: the registered copy of the card names its run
+        card = json.loads((out_dir / n / "model_card.json").read_text())
+        assert card["registry"]["run_id"] == reg["run_id"] and card["registry"]["version"] == 1
+    from cardlens.detector.model import CardDetector
+
+    assert CardDetector.load(out_dir / "card-detector").spec.name == spec["name"]  # sha256 checks pass
+    code, _, err = cli(capsys, "models", "export", "card-detector", "--out", str(out_dir), "--bundle", "onnx-fp32",
+                       "--data", data)
+    assert code == 2 and "needs all three models" in err
+    # the shipped model cards were only read
+    assert {n: sha256_of(MODELS / n / "model_card.json") for n in NAMES} == shipped_cards
+
+
+def test_references_and_card_field(tmp_path):
+    from cardlens.errors import UsageError
+    from cardlens.mlops.registry import parse_ref, write_registry_field
+
+    assert parse_ref("card-detector") == ("card-detector", "production", None)
+    assert parse_ref("card-detector@candidate") == ("card-detector", "candidate", None)
+    assert parse_ref("card-detector@3") == ("card-detector", None, "3")
+    with pytest.raises(UsageError):
+        parse_ref("@production")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model_card.json").write_text(json.dumps({"name": "x", "metrics": {"a": 1}}))
+    (folder / "MODEL_CARD.md").write_text("# x\n\n## Measured\n\nfigures\n\n## Notes\n\n- a note\n")
+    entry = {"tracking_uri": "sqlite:///data/mlflow/mlflow.db", "experiment": "cardlens", "run_id": "abc",
+             "registered_model": "x", "version": 1, "alias": "production"}
+    write_registry_field(folder, entry)
+    write_registry_field(folder, {**entry, "run_id": "def"})  # replaced, not appended
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card == {"name": "x", "metrics": {"a": 1}, "registry": {**entry, "run_id": "def"}}
+    md = (folder / "MODEL_CARD.md").read_text()
+    assert md.count("## Registry") == 1 and "`def`" in md and "`abc`" not in md and "- a note" in md
+
+
+def test_mlflow_telemetry_is_off_outside_pytest_too(tmp_path):
+    """MLflow skips telemetry under pytest or CI by itself, so this runs a fresh interpreter without
+    those variables, sockets refused: cardlens' own setting must be what keeps it off."""
+    need("mlflow")
+    code = r"""
+import json, os, socket
+attempts = []
+def refuse(*a, **k):
+    attempts.append(repr(a[:1]))
+    raise OSError("network disabled in this test")
+socket.getaddrinfo = refuse
+socket.socket.connect = refuse
+from cardlens.mlops.registry import Registry
+reg = Registry(data=os.environ["DATA"])
+run = reg.start_run("telemetry-check")
+reg.log(run, params={"a": "1"}, metrics={"m": 0.5})
+reg.end_run(run)
+import mlflow.telemetry.utils as tu
+from mlflow.telemetry.client import get_telemetry_client
+client_off = get_telemetry_client() is None
+in_ci = tu._IS_IN_CI_ENV_OR_TESTING
+os.environ.pop("MLFLOW_DISABLE_TELEMETRY")
+would_track = not tu.is_telemetry_disabled()   # without cardlens' setting (DO_NOT_TRACK=1 is not enough)
+print(json.dumps({"client_off": client_off, "in_ci": in_ci, "would_track": would_track, "attempts": attempts}))
+"""
+    ci_vars = {"PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "CI", "CIRCLECI", "GITLAB_CI", "JENKINS_URL", "TRAVIS",
+               "TF_BUILD", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ARN", "BUILDKITE", "TEAMCITY_VERSION",
+               "CLOUD_RUN_EXECUTION", "RUNBOT_HOST_URL", "RUNBOT_BUILD_NAME", "RUNBOT_WORKER_ID",
+               "MLFLOW_DISABLE_TELEMETRY", "_MLFLOW_TESTING_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if k not in ci_vars}
+    env.update(DATA=str(tmp_path / "data"), CARDLENS_CACHE=str(tmp_path / "cache"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert info == {"client_off": True, "in_ci": False, "would_track": True, "attempts": []}
