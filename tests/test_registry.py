@@ -40,7 +40,7 @@ def test_registry_round_trip_on_a_temporary_store(tmp_path, capsys, mlflow_ready
 
     code, out, _ = cli(capsys, "models", "list", "--data", data, "--json")
     assert code == 0 and json.loads(out)["models"] == []
-    assert json.loads(out)["tracking_uri"] == "sqlite:///" + str((tmp_path / "data" / "mlflow" / "mlflow.db"))
+    assert json.loads(out)["tracking_uri"] == "sqlite:///" + str(tmp_path / "data" / "mlflow" / "mlflow.db")
 
     # the shipped models become version 1 'production'
     code, out, _ = cli(capsys, "models", "register-shipped", "--data", data, "--json")
