@@ -88,6 +88,11 @@ class ScanSession:
         self._challenger: tuple[str, int] | None = None
         self._frames_done = 0
 
+    def __reduce_ex__(self, protocol):
+        # votes are keyed by the full number in memory; a pickle (cache, queue, crash dump) would carry it
+        raise TypeError("a ScanSession holds card numbers and cannot be pickled or copied; pickle its "
+                        "SessionUpdate or ScanResult (masked) instead")
+
     def reset(self) -> None:
         """Forget the current card (e.g. the user pressed reset)."""
         self._clear()
