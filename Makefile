@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
 
-.PHONY: venv scan test test-slow bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video
+.PHONY: venv scan test test-slow stress bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
 	@echo "make test   - set up .venv if needed and run the test suite"
+	@echo "make stress - long fuzz, soak, leak and offline tests; prints cases, crashes, RSS growth, leaks"
 	@echo "make bench / bench-synth / bundles / demo-video / examples / test-slow / lint / clean"
 
 venv:
@@ -22,6 +23,10 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -q -m "slow"
+
+stress: venv   ## long fuzz / soak / leak / offline variants (issue #9), then the figures from out/stress/
+	rm -rf out/stress
+	$(PY) -m pytest -q -p no:cacheprovider -m stress; status=$$?; $(PY) scripts/stress_summary.py out/stress; exit $$status
 
 bench: venv   ## pytest-benchmark of the hot paths (not part of make test)
 	$(PY) -m pytest benchmarks -p no:cacheprovider --benchmark-columns=min,median,mean,max,rounds

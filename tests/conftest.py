@@ -1,5 +1,4 @@
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -13,33 +12,41 @@ REALCARDS = REPO.parent / "shared" / "realcards-dev"
 EXAMPLE_IMAGE = REPO / "examples" / "card_photo.jpg"
 
 
-class NetworkAttempt(AssertionError):
-    pass
-
-
 @pytest.fixture
-def no_network(monkeypatch):
-    """Fail the test if anything resolves a name or opens a non-loopback connection."""
+def no_network():
+    """Fail the test if anything resolves a name or creates a socket other than AF_UNIX (see tests/netguard.py;
+    ``netguard.child_env`` does the same for subprocesses). Yields the list of attempts."""
+    from netguard import install
+
     attempts: list[str] = []
-
-    def refuse_resolve(host, *args, **kwargs):
-        if host in ("localhost", "127.0.0.1", "::1", None):
-            return real_getaddrinfo(host, *args, **kwargs)
-        attempts.append(f"getaddrinfo({host!r})")
-        raise NetworkAttempt(f"name resolution attempted: {host}")
-
-    def refuse_connect(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if host in ("localhost", "127.0.0.1", "::1") or isinstance(address, str | bytes):
-            return real_connect(self, address)
-        attempts.append(f"connect({address!r})")
-        raise NetworkAttempt(f"connection attempted: {address}")
-
-    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
-    monkeypatch.setattr(socket, "getaddrinfo", refuse_resolve)
-    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
-    yield attempts
+    restore = install(attempts.append)
+    try:
+        yield attempts
+    finally:
+        restore()
     assert not attempts, f"network use attempted: {attempts}"
+
+
+# Whole modules that run with the network blocked (their module-scoped fixtures too: an autouse fixture
+# is set up first in its scope). Between them they scan, evaluate, export ONNX + TFLite bundles and run the
+# demo headless, so the no-network guarantee costs no extra work (tests/test_no_network.py says more).
+OFFLINE_MODULES = ("test_export", "test_demo", "test_pipeline", "test_cli", "test_leaks", "test_no_network")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _offline_module(request):
+    if request.module.__name__ not in OFFLINE_MODULES:
+        yield None
+        return
+    from netguard import install
+
+    attempts: list[str] = []
+    restore = install(attempts.append)
+    try:
+        yield attempts
+    finally:
+        restore()
+    assert not attempts, f"network use attempted in {request.module.__name__}: {attempts}"
 
 
 @pytest.fixture(scope="session")

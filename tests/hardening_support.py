@@ -3,11 +3,13 @@ for ``make stress``, and cached inputs that several test files reuse within one 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
 import os
 import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -87,15 +89,23 @@ def all_text_under(folder: Path, suffixes=(".json", ".jsonl", ".md", ".txt", ".l
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="cardlens-hardening-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 @functools.cache
 def known_pan_scan_set(n: int = 3) -> tuple[Path, tuple[str, ...]]:
-    """A labelled synthetic scan set (``labels.jsonl`` holds the printed PANs), made once per process."""
+    """A labelled scan set (``labels.jsonl`` holds the printed PANs): ``n`` synthetic scenes plus the
+    example photo (which the shipped models read exactly), made once per process."""
+    import shutil
+
     from cardlens.synth import write_scan_set
 
     folder = _TMP / f"scans-{n}"
     write_scan_set(folder, n, seed=9009, workers=1, progress=False)
+    shutil.copyfile(EXAMPLE_IMAGE, folder / "images" / "example.jpg")
+    with (folder / "labels.jsonl").open("a") as f:
+        f.write(json.dumps({"file": "images/example.jpg", "number": example_pan(), "luhn_valid": True,
+                            "image_type": "example", "difficulty": "easy", "expiry": None, "name": None}) + "\n")
     rows = [json.loads(line) for line in (folder / "labels.jsonl").open() if line.strip()]
     pans = tuple(sorted({r["number"] for r in rows if r.get("number")}))
     assert pans, "the synthetic scan set should print card numbers"
@@ -121,3 +131,48 @@ def example_pan() -> str:
     from cardlens.synth.examples import example_scene
 
     return example_scene().card.spec.text.pan
+
+
+@functools.cache
+def offline_bundle(fmt: str = "onnx", accuracy: bool = False) -> tuple[Path, tuple[str, ...]]:
+    """An fp32 export bundle made once per process with the network blocked (tests/netguard.py). With
+    ``accuracy`` it is also measured on :func:`known_pan_scan_set`, so REPORT.md and manifest.json carry
+    figures computed from images whose PANs are known. Returns the folder and any network attempts."""
+    from netguard import install
+
+    from cardlens.export.bundle import export_bundle
+
+    attempts: list[str] = []
+    restore = install(attempts.append)
+    try:
+        datasets = {"synthetic": known_pan_scan_set()[0]} if accuracy else None
+        out = _TMP / f"bundles-{'accuracy' if accuracy else 'plain'}"
+        result = export_bundle(fmt, "fp32", out, datasets, n_calibration=2, n_validation=1, log=lambda *a: None)
+    finally:
+        restore()
+    return Path(result.folder), tuple(attempts)
+
+
+@functools.cache
+def offline_demo_run() -> dict:
+    """``cardlens demo`` headless with ``--out``, ``--record`` and ``--events`` on :func:`two_card_video`, run
+    once per process with the network blocked; its exit code, stdout and stderr are kept."""
+    import contextlib
+    import io
+
+    from netguard import install
+
+    from cardlens.cli import main
+
+    video, pans = two_card_video()
+    root = _TMP / "demo-run"
+    stdout, stderr, attempts = io.StringIO(), io.StringIO(), []
+    restore = install(attempts.append)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(["demo", str(video), "--headless", "--out", str(root / "out"), "--record", str(root / "rec"),
+                         "--events", str(root / "events.jsonl"), "--agree", "2", "--json"])
+    finally:
+        restore()
+    return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "root": root, "pans": pans,
+            "attempts": tuple(attempts)}

@@ -296,9 +296,67 @@ def _check_result(result, image_shape=None) -> str:
     return "card"
 
 
+@st.composite
+def scenes(draw) -> np.ndarray:
+    """Valid images that reach the locator and the reader: random quads, lines and text-like marks on
+    noise, or the example photo cropped, scaled, flipped, darkened, blown out or channel-swapped."""
+    import cv2
+
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        from hardening_support import EXAMPLE_IMAGE
+
+        img = _example_bgr(str(EXAMPLE_IMAGE))
+        h, w = img.shape[:2]
+        y0, x0 = draw(st.integers(0, h - 16)), draw(st.integers(0, w - 16))
+        y1, x1 = draw(st.integers(y0 + 16, h)), draw(st.integers(x0 + 16, w))
+        img = img[y0:y1, x0:x1]
+        scale = draw(st.sampled_from([0.05, 0.2, 0.5, 1.0, 1.5]))
+        size = (max(16, int(img.shape[1] * scale)), max(16, int(img.shape[0] * scale)))
+        img = cv2.resize(img, size)
+        op = draw(st.sampled_from(["none", "flip", "rot", "dark", "bright", "swap", "gray", "noise"]))
+        if op == "flip":
+            img = img[::-1]
+        elif op == "rot":
+            img = np.ascontiguousarray(np.rot90(img, draw(st.integers(1, 3))))
+        elif op == "dark":
+            img = img // 16
+        elif op == "bright":
+            img = np.clip(img.astype(np.int32) * 8, 0, 255).astype(np.uint8)
+        elif op == "swap":
+            img = img[..., ::-1]
+        elif op == "gray":
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        elif op == "noise":
+            img = np.clip(img + rng.normal(0, 60, img.shape), 0, 255).astype(np.uint8)
+        return img
+    h, w = draw(st.integers(16, 480)), draw(st.integers(16, 640))
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8) if draw(st.booleans()) else np.full((h, w, 3), rng.integers(0, 256, 3), np.uint8)
+    for _ in range(draw(st.integers(0, 6))):
+        pts = rng.uniform([-0.2 * w, -0.2 * h], [1.2 * w, 1.2 * h], (4, 2)).astype(np.int32)
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if draw(st.booleans()):
+            cv2.fillConvexPoly(img, cv2.convexHull(pts), color)
+        else:
+            cv2.putText(img, "".join(rng.choice(list("0123456789 /ABC"), 12)), tuple(int(v) for v in pts[0]),
+                        cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.3, 2.0)), color, int(rng.integers(1, 4)))
+    return img
+
+
+_EXAMPLE_CACHE: dict = {}
+
+
+def _example_bgr(path: str) -> np.ndarray:
+    if path not in _EXAMPLE_CACHE:
+        from cardlens.imageio import read_image
+
+        _EXAMPLE_CACHE[path] = read_image(path)
+    return _EXAMPLE_CACHE[path]
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_fuzz_scanner(variant, scanners):
-    images = st.one_of(arrays(max_side=160), encoded_images())
+    images = st.one_of(scenes(), scenes(), arrays(max_side=160), encoded_images())
     case = st.tuples(images, st.sampled_from(["learned", "learned", "contour"]), st.booleans(),
                      st.sampled_from(["bgr", "rgb"]))
 
@@ -307,7 +365,7 @@ def test_fuzz_scanner(variant, scanners):
         return _check_result(scanners[which].scan(image, color=color, read=read))
 
     tally = fuzz("scan", variant, case, check, bound_s=30)
-    assert tally["no card"] and tally["typed:ImageError"]
+    assert tally["no card"] and tally["typed:ImageError"] and tally["card"] + tally["number"]
 
 
 def test_scanner_on_extreme_shapes_and_a_large_frame(scanners):
@@ -579,7 +637,7 @@ def test_fuzz_cli_scan(variant, tmp_path_factory, capsys):
 def demo_sources(draw):
     return draw(st.sampled_from(["empty-file", "zero-frame-mp4", "zero-frame-avi", "random-mp4", "random-avi",
                                  "truncated-mp4", "empty-folder", "folder-with-bad-image", "junk-recording",
-                                 "text-file"])), draw(st.binary(min_size=1, max_size=4096)), draw(st.integers(1, 5))
+                                 "text-file", "good-folder"])), draw(st.binary(min_size=1, max_size=4096)), draw(st.integers(1, 5))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -621,6 +679,10 @@ def test_fuzz_cli_demo_bad_videos(variant, tmp_path_factory, capsys):
             for i in range(n_good):
                 cv2.imwrite(str(src / f"{i:03d}.png"), frames[i % len(frames)])
             (src / f"{n_good:03d}.png").write_bytes(junk)
+        elif kind == "good-folder":
+            src.mkdir()
+            for i in range(n_good):
+                cv2.imwrite(str(src / f"{i:03d}.png"), frames[i % len(frames)])
         elif kind == "junk-recording":
             src.mkdir()
             (src / "session.json").write_text(json.dumps({"video": "frames.avi"}))

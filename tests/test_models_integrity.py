@@ -34,11 +34,15 @@ def _loader(role: str):
     return TextRecognizer.load
 
 
+def _shipped() -> dict:
+    return {p: sha256_of(p) for p in sorted(MODELS.rglob("*")) if p.suffix in (".onnx", ".pt") or p.name == "spec.json"}
+
+
 @pytest.fixture(scope="module")
 def shipped_hashes():
-    hashes = {p: sha256_of(p) for p in sorted(MODELS.rglob("*")) if p.is_file()}
+    hashes = _shipped()
     yield hashes
-    assert {p: sha256_of(p) for p in sorted(MODELS.rglob("*")) if p.is_file()} == hashes, "a shipped file changed"
+    assert _shipped() == hashes, "a shipped weight or spec file changed"
 
 
 @pytest.fixture
