@@ -37,14 +37,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+
     from cardlens.mlops.config import load_config
     from cardlens.mlops.registry import data_dir
     from cardlens.mlops.steps import CandidateRefused, run_pipeline
 
     cfg = load_config(args.config)
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
-    outcome = run_pipeline(cfg, data_dir(args.data), force=args.force, until=args.until,
-                           tracking_uri=args.tracking_uri, log=log)
+    # with --json, stdout carries the one JSON document: the trainers' progress lines go to stderr too
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        outcome = run_pipeline(cfg, data_dir(args.data), force=args.force, until=args.until,
+                               tracking_uri=args.tracking_uri, log=log)
     if args.json:
         print(json.dumps(outcome.to_dict(), default=str))
     else:

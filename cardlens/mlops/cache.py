@@ -145,7 +145,9 @@ class Step:
     config: Callable[[Mapping], Any] = lambda cfg: None
     code: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
-    inputs: Callable[[Mapping, Mapping], Any] | None = None   # (config, env) -> extra key material
+    # (config, env, upstream results) -> extra key material (state outside the config: a data set on
+    # disk, the production models in a registry…)
+    inputs: Callable[[Mapping, Mapping, Mapping[str, StepResult]], Any] | None = None
     resumable: bool = False
     description: str = ""
 
@@ -186,7 +188,7 @@ def step_key(step: Step, config: Mapping, env: Mapping, upstream: Mapping[str, S
         "config": step.config(config),
         "code": code_digest(step.code),
         "packages": package_versions(step.packages),
-        "inputs": step.inputs(config, env) if step.inputs else None,
+        "inputs": step.inputs(config, env, {d: upstream[d] for d in step.deps}) if step.inputs else None,
         "upstream": {d: upstream[d].digest for d in step.deps},
     }
     return sha256_text(canonical(material)), material
@@ -316,7 +318,7 @@ def _write_record(root: Path, steps: list[Step], results: Mapping[str, StepResul
     runs = root / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = runs / f"{stamp}-{os.getpid()}.json"
+    path = runs / f"{stamp}-{os.getpid()}-{time.time_ns() // 1_000_000 % 1000:03d}.json"
     data = {"finished": stamp, "seconds": round(seconds, 2), "failed": failed,
             "steps": {s.name: {"status": statuses.get(s.name, "not run"),
                                **({"key": results[s.name].key, "folder": str(results[s.name].folder),

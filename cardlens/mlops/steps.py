@@ -314,10 +314,10 @@ def evaluate_step() -> Step:
                          "easyocr": report.get("easyocr")},
                 "volatile": {"seconds": round(time.perf_counter() - t0, 1)}}
 
-    def inputs(cfg: Mapping, env: Mapping) -> dict:
-        ref = env.get("reference") or {}
+    def inputs(cfg: Mapping, env: Mapping, upstream: Mapping[str, StepResult]) -> dict:
         measured = cfg["eval"].get("reference", "production") != "none"
-        return {"realcards": realcards_identity(cfg), "reference": ref.get("identity") if measured else None}
+        return {"realcards": realcards_identity(cfg),
+                "reference": reference_key(env, candidate_shas(upstream)) if measured else None}
 
     return Step("evaluate", run, deps=("train-detector", "train-fields", "train-recognizer", "data-eval"),
                 config=lambda cfg: {k: v for k, v in cfg["eval"].items() if k != "data"},
@@ -469,10 +469,10 @@ def bench_step() -> Step:
         return {"summary": summary, "production_summary": reference,
                 "results": "bench/results.json" if (ctx.out / "bench" / "results.json").is_file() else None}
 
-    def inputs(cfg: Mapping, env: Mapping) -> dict:
-        ref = env.get("reference") or {}
+    def inputs(cfg: Mapping, env: Mapping, upstream: Mapping[str, StepResult]) -> dict:
         return {"host": host_identity(), "realcards": realcards_identity(cfg),
-                "reference": ref.get("identity") if cfg["bench"].get("reference", True) else None}
+                "reference": reference_key(env, candidate_shas(upstream)) if cfg["bench"].get("reference", True)
+                else None}
 
     return Step("bench", run, deps=("package", "export"), config=lambda cfg: cfg["bench"],
                 code=("benchmarks/*.py",), packages=("onnxruntime", "ai-edge-litert"), inputs=inputs,
@@ -503,14 +503,14 @@ def validate_step() -> Step:
         (ctx.out / "GATE.md").write_text(decision.to_markdown() + f"\nProduction figures: {source}. "
                                          f"EasyOCR figures: {easy_source}.\n")
         ctx.log("  " + decision.summary())
-        return {"promote": decision.promote, "reasons": list(decision.reasons), "report": "gate.json"}
+        return {"promote": decision.promote, "reasons": list(decision.reasons), "report": "gate.json",
+                "reference_key": reference_key(ctx.env, candidate_shas(ctx.inputs)),
+                "reference": ref.get("identity")}
 
-    def inputs(cfg: Mapping, env: Mapping) -> dict:
-        ref = env.get("reference") or {}
-        return {"reference": ref.get("identity"), "recorded": ref.get("recorded"),
-                "easyocr": env.get("easyocr_recorded")}
+    def inputs(cfg: Mapping, env: Mapping, upstream: Mapping[str, StepResult]) -> dict:
+        return {"reference": reference_key(env, candidate_shas(upstream)), "easyocr": env.get("easyocr_recorded")}
 
-    return Step("validate", run, deps=("evaluate", "bench"), config=lambda cfg: cfg["gate"],
+    return Step("validate", run, deps=("package", "evaluate", "bench"), config=lambda cfg: cfg["gate"],
                 code=("mlops/gate.py",), inputs=inputs, description="promotion gate")
 
 
@@ -600,7 +600,9 @@ def register_step() -> Step:
             for name in MODEL_NAMES:
                 tags = {**weights_tags(models / name), "origin": "pipeline", "config": cfg.get("name"),
                         "gate": "passed" if promote else "refused",
-                        "gate_reasons": "; ".join(gate.outputs["reasons"])[:5000]}
+                        "gate_reasons": "; ".join(gate.outputs["reasons"])[:5000],
+                        "gate_reference_key": gate.outputs["reference_key"],
+                        "gate_reference": canonical(gate.outputs.get("reference"))[:5000]}
                 versions[name] = reg.register(name, run_id, f"models/{name}", tags)
                 reg.set_alias(name, "candidate", versions[name])
             promoted = promote and bool(rcfg.get("promote", True))
@@ -622,7 +624,7 @@ def register_step() -> Step:
                 + (" → production" if promoted else " (candidate only)"))
         return out
 
-    def inputs(cfg: Mapping, env: Mapping) -> dict:
+    def inputs(cfg: Mapping, env: Mapping, upstream: Mapping[str, StepResult]) -> dict:
         return {"tracking_uri": env.get("tracking_uri")}
 
     return Step("register", run, deps=("train-detector", "train-fields", "train-recognizer", "evaluate", "package",
@@ -674,8 +676,36 @@ def resolve_reference(registry, data: Path, download: bool, log: Log) -> dict:
             recorded = {k[len("gate."):]: v for k, v in m.items() if k.startswith("gate.")} or None
         except Exception:  # noqa: BLE001 - the run may live elsewhere; the figures are then re-measured only
             recorded = None
+    keys = {v.tags.get("gate_reference_key") for v in held.values()}
     return {"kind": "registry", "models": str(folder) if download else None, "identity": identity,
-            "recorded": recorded, "versions": {n: v.version for n, v in held.items()}}
+            "recorded": recorded, "versions": {n: v.version for n, v in held.items()},
+            "held_shas": {n: v.tags.get("onnx_sha256") for n, v in held.items()},
+            "held_reference_key": keys.pop() if len(keys) == 1 else None}
+
+
+def candidate_shas(upstream: Mapping[str, StepResult]) -> dict[str, str] | None:
+    """The candidate's ONNX sha256 per model, from the packaged folder or the training steps."""
+    if "package" in upstream:
+        pkg = upstream["package"]
+        folders = {name: pkg.path(pkg.outputs["models"]) / name for name in MODEL_NAMES}
+    elif all(f"train-{role}" in upstream for role in ROLES):
+        folders = {name: upstream[f"train-{role}"].path("model") for role, name in ROLES.items()}
+    else:
+        return None
+    return {name: sha256_file(folder / "model.onnx") for name, folder in folders.items()}
+
+
+def reference_key(env: Mapping, candidate: Mapping[str, str] | None) -> str | None:
+    """What the candidate is compared with, as cache-key material.
+
+    Normally the current production models (and their recorded figures). Once this very candidate has
+    been promoted, production *is* the candidate; its versions carry the key of the production it was
+    judged against (tag ``gate_reference_key``), and that is used instead: a re-run after a promotion
+    finds every step cached rather than re-judging the candidate against itself."""
+    ref = env.get("reference") or {}
+    if candidate and ref.get("held_shas") == dict(candidate) and ref.get("held_reference_key"):
+        return ref["held_reference_key"]
+    return sha256_text(canonical({"identity": ref.get("identity"), "recorded": ref.get("recorded")}))
 
 
 @dataclass(frozen=True)
