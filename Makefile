@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
 
-.PHONY: venv scan test test-slow stress bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video
+.PHONY: venv scan test test-slow stress bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video models
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
@@ -56,3 +56,6 @@ bundles: venv   ## every export bundle (onnx/tflite/coreml × fp32/fp16/int8) fr
 demo-video: venv   ## the demo, headless, on the synthetic two-card video
 	$(PY) -c "from cardlens.demo.synthetic_video import write_synthetic_video as w; w('out/two-cards.mp4')"
 	$(PY) -m cardlens demo out/two-cards.mp4 --headless --out out/demo
+
+models: venv   ## the shipped models' recipe end to end: synth, train, evaluate, gate, export, bench, register (hours on CPU)
+	$(PY) -m cardlens pipeline run --config $(or $(CONFIG),default)
