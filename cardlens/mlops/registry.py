@@ -105,6 +105,13 @@ class VersionInfo:
                 "aliases": list(self.aliases), "tags": self.tags, "created": self.created}
 
 
+def _reraise_unless_missing(exc) -> None:
+    """Only "no such model / version / alias" means absent; anything else (a server that cannot be
+    reached, a permission error) is raised, not mistaken for an empty registry."""
+    if getattr(exc, "error_code", None) not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        raise exc
+
+
 def parse_ref(ref: str, default_alias: str | None = "production") -> tuple[str, str | None, str | None]:
     """``NAME``, ``NAME@alias`` or ``NAME@3`` → (name, alias, version)."""
     name, sep, sel = ref.partition("@")
@@ -208,7 +215,8 @@ class Registry:
 
         try:
             self.client.get_registered_model(name)
-        except MlflowException:
+        except MlflowException as exc:
+            _reraise_unless_missing(exc)
             self.client.create_registered_model(name, description=f"cardlens {name} (see its MODEL_CARD.md)")
 
     def register(self, name: str, run_id: str, artifact_path: str, tags: Mapping | None = None) -> str:
@@ -230,7 +238,8 @@ class Registry:
 
         try:
             return list(self.client.search_model_versions(f"name = '{name}'"))
-        except MlflowException:
+        except MlflowException as exc:
+            _reraise_unless_missing(exc)
             return []
 
     def _info(self, mv) -> VersionInfo:
@@ -245,7 +254,8 @@ class Registry:
 
         try:
             return self._info(self.client.get_model_version_by_alias(name, alias))
-        except MlflowException:
+        except MlflowException as exc:
+            _reraise_unless_missing(exc)
             return None
 
     def get(self, ref: str, default_alias: str | None = "production") -> VersionInfo:
@@ -254,13 +264,15 @@ class Registry:
 
         try:
             self.client.get_registered_model(name)
-        except MlflowException:
+        except MlflowException as exc:
+            _reraise_unless_missing(exc)
             known = ", ".join(m["name"] for m in self.list_models()) or "none yet"
             raise CardlensError(f"no registered model named {name!r} in {self.uri} (registered: {known})") from None
         if version is not None:
             try:
                 return self._info(self.client.get_model_version(name, version))
-            except MlflowException:
+            except MlflowException as exc:
+                _reraise_unless_missing(exc)
                 raise CardlensError(f"{name} has no version {version}") from None
         if alias is None:  # latest version
             versions = self._versions(name)
