@@ -34,15 +34,17 @@ def time_bound(seconds: float, what: str = "case"):
     def on_alarm(signum, frame):
         raise CaseTimeout(f"{what} ran longer than {seconds:.0f} s")
 
-    if main:
+    if main:  # another alarm (pytest-timeout's signal method) is put back afterwards with its time left
         previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         if main:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if outer:
+                signal.setitimer(signal.ITIMER_REAL, max(outer - (time.perf_counter() - t0), 0.001))
     elapsed = time.perf_counter() - t0
     if elapsed > seconds:
         raise CaseTimeout(f"{what} took {elapsed:.1f} s (bound {seconds:.0f} s)")
