@@ -95,7 +95,7 @@ atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 @functools.cache
-def known_pan_scan_set(n: int = 3) -> tuple[Path, tuple[str, ...]]:
+def known_pan_scan_set(n: int = 2) -> tuple[Path, tuple[str, ...]]:
     """A labelled scan set (``labels.jsonl`` holds the printed PANs): ``n`` synthetic scenes plus the
     example photo (which the shipped models read exactly), made once per process."""
     import shutil
@@ -115,7 +115,7 @@ def known_pan_scan_set(n: int = 3) -> tuple[Path, tuple[str, ...]]:
 
 
 @functools.cache
-def two_card_video(n_first: int = 14, n_gap: int = 6, n_second: int = 14) -> tuple[Path, tuple[str, str]]:
+def two_card_video(n_first: int = 8, n_gap: int = 6, n_second: int = 8) -> tuple[Path, tuple[str, str]]:
     """The demo's synthetic two-card video, shortened, with the two printed PANs."""
     from cardlens.demo.synthetic_video import write_synthetic_video
 

@@ -108,7 +108,7 @@ def test_demo_headless_offline():
     run = offline_demo_run()  # shared with test_leaks.py: one run, network blocked throughout
     assert run["attempts"] == () and run["code"] == 0, run["stderr"][-2000:]
     summary = json.loads(run["stdout"])
-    assert summary["frames"] == 34 and len(summary["results"]) == 2
+    assert summary["frames"] == 22 and len(summary["results"]) == 2
 
 
 @pytest.mark.stress
