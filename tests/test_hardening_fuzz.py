@@ -757,3 +757,22 @@ def test_demo_failing_midway_leaves_no_partial_output(tmp_path, capsys):
     assert main(["demo", str(src), "--headless", "--out", str(out), "--record", str(rec)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "keep.txt", "log.jsonl", "summary.json"]
     assert sorted(p.name for p in rec.iterdir()) == ["frames.avi", "results.jsonl", "session.json"]
+
+
+def test_eval_with_a_corrupt_image_fails_typed_and_writes_no_report(tmp_path, capsys):
+    import shutil
+
+    from hardening_support import EXAMPLE_IMAGE
+
+    from cardlens.cli import main
+
+    data = tmp_path / "set"
+    (data / "images").mkdir(parents=True)
+    shutil.copyfile(EXAMPLE_IMAGE, data / "images" / "a.jpg")
+    (data / "images" / "b.jpg").write_bytes(EXAMPLE_IMAGE.read_bytes()[:5000])  # truncated JPEG
+    (data / "labels.jsonl").write_text("".join(json.dumps({"file": f"images/{n}", "number": None}) + "\n"
+                                               for n in ("a.jpg", "b.jpg")))
+    assert main(["eval", "scan", "--data", str(data), "--no-progress", "--out", str(tmp_path / "report")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cardlens: error:") and "b.jpg" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
