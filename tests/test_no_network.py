@@ -155,3 +155,21 @@ def test_export_eval_and_demo_cli_in_guarded_child_processes(tmp_path):
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, (argv, done.stderr[-2000:])
     assert _child_attempts(log) == []
+
+
+def test_no_network_bench_quick(tmp_path):
+    """``cardlens bench --quick`` in a guarded child: its per-configuration workers (grandchildren)
+    carry the guard too, and the run writes every output with no connection attempted."""
+    log = tmp_path / "attempts.log"
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, "-m", "cardlens", "bench", "--quick", "--images", "2", "--runs", "1",
+                           "--duration", "0.2", "--runtime", "onnx", "--baselines", "rapidocr", "--no-plots",
+                           "--out", str(out), "--json"],
+                          cwd=REPO, env=child_env(log), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _child_attempts(log) == []
+    assert log.read_text().count("guard-installed") >= 4   # the CLI, the reference, config and baseline workers
+    results = json.loads((out / "results.json").read_text())
+    assert [c["name"] for c in results["configs"]] == ["onnx-fp32-t1"] and "error" not in results["configs"][0]
+    assert results["baselines"][0]["name"] == "rapidocr" and "error" not in results["baselines"][0]
+    assert (out / "REPORT.md").is_file()
