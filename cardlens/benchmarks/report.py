@@ -154,6 +154,13 @@ def render_markdown(results: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: dict, out: Path) -> list[Path]:
     import matplotlib
 
@@ -172,11 +179,7 @@ def write_plots(results: dict, out: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_xlabel("ms per frame (log scale; whiskers p5–p95), measured (host)")
         ax.set_title("Whole-frame latency per configuration")
-        fig.tight_layout()
-        p = out / "latency.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(_save(plt, fig, out / "latency.png"))
     budgets = results.get("budgets", {})
     name = results.get("summary", {}).get("config")
     if name in budgets:
@@ -192,11 +195,7 @@ def write_plots(results: dict, out: Path) -> list[Path]:
             ax.set_yticks(range(len(keys)), keys)
             ax.set_xlabel(f"{name}: p90 ms per frame, estimated range (bar) vs budget (black line)")
             ax.set_title("Device-class latency budgets")
-            fig.tight_layout()
-            p = out / "budgets.png"
-            fig.savefig(p, dpi=110)
-            plt.close(fig)
-            paths.append(p)
+            paths.append(_save(plt, fig, out / "budgets.png"))
     sizes = {}
     for r in ok:
         sizes.setdefault(f"{r['runtime']}-{r['precision']}", r["size_bytes"])
@@ -209,11 +208,7 @@ def write_plots(results: dict, out: Path) -> list[Path]:
         ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("MB, all three models")
         ax.set_title("Model size per format and precision")
-        fig.tight_layout()
-        p = out / "sizes.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(_save(plt, fig, out / "sizes.png"))
     return paths
 
 

@@ -50,21 +50,29 @@ class _Counted:
         return out
 
 
-def _sample(fn_args: list, runs: int, duration_s: float) -> dict:
+def _passes(fn_args: list, runs: int, duration_s: float) -> tuple[list[float], list[float]]:
     """Round-robin over the prepared inputs, ``runs`` passes or until ``duration_s`` (at least one
-    pass); stats with the median of each pass as the repeats."""
-    out: list[float] = []
+    pass): every call's milliseconds, and the median of each pass (the repeats for the noise check)."""
+    samples: list[float] = []
     medians: list[float] = []
     t_end = time.perf_counter() + duration_s
     for _ in range(runs):
         this = [_timed(fn, *args)[1] for fn, args in fn_args]
-        out += this
+        samples += this
         medians.append(float(np.median(this)))
         if time.perf_counter() > t_end:
             break
-    d = latency_stats(out, repeats=medians).to_dict()
+    return samples, medians
+
+
+def _stats(samples: list[float], medians: list[float]) -> dict:
+    d = latency_stats(samples, repeats=medians).to_dict()
     d["repeat_cv"], d["repeats"] = round(repeat_cv(medians), 4), len(medians)
     return d
+
+
+def _sample(fn_args: list, runs: int, duration_s: float) -> dict:
+    return _stats(*_passes(fn_args, runs, duration_s))
 
 
 def _decode_number(probs, allowed, reader):
@@ -84,19 +92,6 @@ def _accuracy(scanner, images: list[dict]) -> tuple[dict, list[dict]]:
     keys = ("images", "card_found", "with_number", "number_exact", "luhn_valid_labels", "pan_exact",
             "char_accuracy", "expiry_exact", "false_accepts")
     return {k: s[k] for k in keys}, [{"file": o.file, "ms": round(o.ms, 2)} for o in outcomes]
-
-
-def _frames(scanner, arrays: list[np.ndarray], runs: int, duration_s: float) -> tuple[list[float], list[float]]:
-    """Whole-frame latency; also the p50 of each full pass (a repeat) for the repeat CV."""
-    samples, repeat_p50 = [], []
-    t_end = time.perf_counter() + duration_s
-    for _ in range(runs):
-        this = [_timed(scanner.scan, a)[1] for a in arrays]
-        samples += this
-        repeat_p50.append(float(np.median(this)))
-        if time.perf_counter() > t_end:
-            break
-    return samples, repeat_p50
 
 
 def run_pipeline(job: dict) -> dict:
@@ -167,10 +162,8 @@ def run_pipeline(job: dict) -> dict:
         if fa:
             stages[name] = _sample(fa, runs, duration)
     with PeakProbe() as run_mem:
-        samples, repeat_p50 = _frames(scanner, arrays, runs, duration * 3)
-    frame = latency_stats(samples, repeats=repeat_p50).to_dict()
-    frame["repeat_cv"], frame["repeats"] = round(repeat_cv(repeat_p50), 4), len(repeat_p50)
-    stages["frame"] = frame
+        samples, repeat_p50 = _passes([(scanner.scan, (a,)) for a in arrays], runs, duration * 3)
+    stages["frame"] = _stats(samples, repeat_p50)
     return {"load_ms": round(load_ms, 2), "first_inference_ms": round(first_ms, 2),
             "cold_start_ms": round(load_ms + first_ms, 2), "rss_load_mb": load_mem.increase_mb,
             "rss_steady_mb": round(load_mem.increase_mb + run_mem.increase_mb, 2), "rss_exact": load_mem.exact,
@@ -194,10 +187,10 @@ def run_baseline(job: dict) -> dict:
     with PeakProbe() as run_mem:
         accuracy, per_image = _accuracy(scanner, images)
         arrays = [read_image(Path(im["folder"]) / im["label"]["file"]) for im in images]
-        samples, repeat_p50 = _frames(scanner, arrays, max(0, int(job["runs"]) - 1), float(job["duration_s"]))
+        samples, repeat_p50 = _passes([(scanner.scan, (a,)) for a in arrays], max(0, int(job["runs"]) - 1),
+                                      float(job["duration_s"]))
     samples = [p["ms"] for p in per_image] + samples
-    frame = latency_stats(samples, repeats=repeat_p50).to_dict()
-    frame["repeat_cv"], frame["repeats"] = round(repeat_cv(repeat_p50), 4), len(repeat_p50)
+    frame = _stats(samples, repeat_p50)
     size = sum(Path(f).stat().st_size for f in info.model_files if Path(f).is_file())
     return {"description": info.description, "model_files": [Path(f).name for f in info.model_files],
             "size_bytes": size, "load_ms": round(load_ms, 2), "first_inference_ms": round(first_ms, 2),
