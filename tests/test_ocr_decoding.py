@@ -108,3 +108,16 @@ def test_decoding_random_logits_never_accepts_an_invalid_number(logits):
     if d is not None:
         assert d.number.reveal().isdigit() and 12 <= len(d.number) <= 19
         assert not d.accepted or (d.number.valid and d.number.confidence >= 0.9)
+
+
+def test_number_line_box_grows_to_cover_its_row_of_digit_groups():
+    from cardlens.ocr.card_reader import _extend_to_groups
+    from cardlens.ocr.field_locator import FieldBox
+
+    line = FieldBox("number", (40.0, 200.0, 400.0, 240.0), 0.9)
+    groups = [FieldBox("number_group", (40.0, 198.0, 140.0, 240.0), 0.9),
+              FieldBox("number_group", (330.0, 195.0, 452.0, 242.0), 0.9),   # the line stopped short of it
+              FieldBox("number_group", (40.0, 300.0, 120.0, 330.0), 0.9)]    # another row: ignored
+    grown = _extend_to_groups(line, groups)
+    assert grown.box == (40.0, 195.0, 452.0, 242.0) and grown.kind == "number" and grown.confidence == 0.9
+    assert _extend_to_groups(line, groups[2:]) == line

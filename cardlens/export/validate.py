@@ -1,8 +1,21 @@
 """Validation of an exported artifact against the torch reference: typed errors, explicit tolerances.
 
-YOLO raw outputs are compared where they matter — on anchors the reference scores ≥ 0.05 — as
-coordinates (input pixels) and scores separately; the recognizer is compared on its per-frame
-character probabilities. A mismatch raises; nothing is skipped.
+YOLO outputs are compared twice:
+
+- *raw*: on every anchor the reference scores ≥ 0.05, coordinates (input pixels) and scores apart;
+- *kept*: after the shared numpy post-processing (threshold + NMS), the detections an app acts on —
+  each reference detection must be found again (same label, IoU ≥ 0.5) with its score and box (and
+  corners) within tolerance, and no detection may appear or vanish unless the reference score lies
+  within ``FLIP_MARGIN`` of the threshold (``flipped`` counts those that do).
+
+fp32 and fp16 must pass both. int8 is gated on the kept detections only; its raw errors are reported:
+measured on the shipped detector, static QDQ moves the scores of non-maximum anchors next to the card
+(which NMS discards) by up to 0.45 while the kept card's score moves by < 0.02.
+
+The recognizer is compared on its per-frame character probabilities (``probs``) and on the share of
+lines whose best-path reading changes (``lines_changed``); int8 is gated on the latter only (its
+per-frame probabilities move by up to 0.4 at character boundaries). Each bundle's task accuracy
+(PAN exact against fp32 torch, ``REPORT.md``) is measured on top. A mismatch raises; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -15,13 +28,20 @@ from cardlens.errors import CardlensError
 
 # max abs error allowed, per precision: (coordinates in input px, scores, character probabilities)
 TOLERANCES = {
-    "fp32": {"coords": 1e-3, "scores": 1e-3, "probs": 1e-3},
-    "fp16": {"coords": 1.0, "scores": 0.02, "probs": 0.02},
+    "fp32": {"coords": 1e-3, "scores": 1e-3, "probs": 1e-3, "lines_changed": 0.0},
+    "fp16": {"coords": 1.0, "scores": 0.02, "probs": 0.02, "lines_changed": 0.05},
     # int8 coordinates: up to 12 px at 320 px input; the corner refinement searches ±10 % of the card
     # diagonal, and each bundle's task accuracy (delta against fp32 torch) is the real gate
-    "int8": {"coords": 12.0, "scores": 0.3, "probs": 0.15},
+    # recognizer: share of validation lines whose best-path reading changes (measured on 300 synthetic
+    # lines: fp16 0.3 %, int8 QDQ 2.7 %, LiteRT dynamic-range int8 2.3 %)
+    "int8": {"kept_coords": 12.0, "kept_scores": 0.15, "flipped": 0, "lines_changed": 0.08},
 }
+# the kept-detection tolerances of fp32 / fp16 equal their raw ones
+for _tol in (TOLERANCES["fp32"], TOLERANCES["fp16"]):
+    _tol.update(kept_coords=_tol["coords"], kept_scores=_tol["scores"], flipped=0)
 SCORE_FLOOR = 0.05
+FLIP_MARGIN = 0.1
+DEFAULT_THRESHOLDS = {"conf": 0.25, "iou": 0.5}
 
 
 class ExportValidationError(CardlensError):
@@ -67,9 +87,56 @@ def _yolo_errors(ref: np.ndarray, got: np.ndarray, score_rows: slice) -> dict:
             "scores": float(np.abs(r[score_idx] - g[score_idx]).max())}
 
 
+def _best_path(logits: np.ndarray) -> tuple[int, ...]:
+    """The CTC best-path reading (argmax per frame, repeats merged, blanks dropped)."""
+    best = logits.argmax(-1)
+    return tuple(int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or best[i - 1] != c))
+
+
+def _decoded(role: str, raw: np.ndarray, thresholds: dict, labels: tuple[str, ...]) -> list[tuple]:
+    """(label, score, coordinates) of the detections the post-processing keeps, in input pixels."""
+    from cardlens.detector.postprocess import decode_detect, decode_pose
+    from cardlens.detector.preprocess import Letterbox
+
+    n = raw.shape[-1]
+    lb = Letterbox(1.0, 0.0, 0.0, (n, n), (10 ** 6, 10 ** 6))  # identity: keep input pixels, no clipping
+    conf, iou = float(thresholds.get("conf", 0.25)), float(thresholds.get("iou", 0.5))
+    if role == "detector":
+        return [("card", d.confidence, np.concatenate([np.asarray(d.box), d.corners.reshape(-1)]))
+                for d in decode_pose(raw, lb, conf_threshold=conf, iou_threshold=iou, max_detections=100)]
+    return [(label, score, np.asarray(box)) for label, box, score in
+            decode_detect(raw, lb, labels, conf, iou, max_detections=1000)]
+
+
+def _kept_errors(role: str, ref: np.ndarray, got: np.ndarray, thresholds: dict, labels: tuple[str, ...]) -> dict:
+    from cardlens.detector.postprocess import box_iou
+
+    conf = float(thresholds.get("conf", 0.25))
+    a, b = _decoded(role, ref, thresholds, labels), _decoded(role, got, thresholds, labels)
+    errs = {"kept_coords": 0.0, "kept_scores": 0.0, "flipped": 0}
+    used: set[int] = set()
+    for label, score, coords in a:
+        cands = [j for j, d in enumerate(b) if d[0] == label and j not in used]
+        ious = box_iou(coords[:4], np.array([b[j][2][:4] for j in cands])) if cands else np.zeros(0)
+        if ious.size and ious.max() >= 0.5:
+            j = cands[int(ious.argmax())]
+            used.add(j)
+            errs["kept_scores"] = max(errs["kept_scores"], abs(score - b[j][1]))
+            errs["kept_coords"] = max(errs["kept_coords"], float(np.abs(coords - b[j][2]).max()))
+        elif score >= conf + FLIP_MARGIN:
+            errs["flipped"] += 1
+    errs["flipped"] += sum(1 for j, d in enumerate(b) if j not in used and d[1] >= conf + FLIP_MARGIN
+                           and not any(x[0] == d[0] and box_iou(d[2][:4], x[2][None, :4])[0] >= 0.5 for x in a))
+    return errs
+
+
 def compare(role: str, precision: str, expected_names: tuple[str, ...], got_names: tuple[str, ...],
-            pairs: list[tuple[np.ndarray, np.ndarray]], artifact: str) -> Parity:
-    """Check names, shapes and numbers of (reference, exported) output pairs; raise on any mismatch."""
+            pairs: list[tuple[np.ndarray, np.ndarray]], artifact: str, thresholds: dict | None = None,
+            labels: tuple[str, ...] = ()) -> Parity:
+    """Check names, shapes and numbers of (reference, exported) output pairs; raise on any mismatch.
+
+    ``thresholds`` (conf, iou) and ``labels`` are the model spec's: the kept-detection comparison runs
+    the same post-processing the runtimes use."""
     from cardlens.ocr.ctc import softmax
 
     if tuple(got_names) != tuple(expected_names):
@@ -83,14 +150,20 @@ def compare(role: str, precision: str, expected_names: tuple[str, ...], got_name
         if not np.isfinite(got).all():
             raise ToleranceError(f"{artifact}: output holds NaN or inf")
         if role == "recognizer":
-            errs = {"probs": float(np.abs(softmax(ref[0]) - softmax(got[0])).max())}
+            errs = {"probs": float(np.abs(softmax(ref[0]) - softmax(got[0])).max()),
+                    "lines_changed": float(_best_path(ref[0]) != _best_path(got[0]))}
         else:
             errs = _yolo_errors(ref, got, slice(4, 5) if role == "detector" else slice(4, None))
+            n_labels = ref.shape[1] - 4
+            errs.update(_kept_errors(role, ref, got, thresholds or DEFAULT_THRESHOLDS,
+                                     tuple(labels) or tuple(str(i) for i in range(n_labels))))
         for k, v in errs.items():
-            worst[k] = max(worst.get(k, 0.0), v)
+            worst[k] = worst.get(k, 0.0) + v if k == "lines_changed" else max(worst.get(k, 0.0), v)
+    if "lines_changed" in worst:
+        worst["lines_changed"] /= len(pairs)
     for k, v in worst.items():
-        if v > tol[k]:
+        if k in tol and v > tol[k]:
             raise ToleranceError(f"{artifact}: max abs error in {k} is {v:.4g}, over the {precision} tolerance "
                                  f"{tol[k]:.4g}")
     return Parity(len(pairs), {k: round(v, 6) for k, v in worst.items()},
-                  {k: tol[k] for k in worst})
+                  {k: tol[k] for k in worst if k in tol})

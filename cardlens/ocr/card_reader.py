@@ -104,6 +104,8 @@ class CardReader:
         rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
         line = max(lines, key=lambda b: b.confidence) if lines else None
         group_h = float(np.median([g.height for g in groups])) if groups else 0.0
+        if line is not None:
+            line = _extend_to_groups(line, groups)
         # a number box about two group-heights tall spans stacked "quick read" rows: read it group by group
         stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
         attempts = []
@@ -153,6 +155,19 @@ class CardReader:
                 confs = reading.char_confidences
                 return CardName(value, float(min(confs)) if confs else 0.0, confs)
         return None
+
+
+def _extend_to_groups(line: FieldBox, groups: list[FieldBox]) -> FieldBox:
+    """The number line box grown to cover the digit groups found on its row: on real cards the line
+    box alone sometimes stops short of the last digits or clips their tops."""
+    row = [g for g in groups if line.box[1] <= g.cy <= line.box[3] and g.box[0] < line.box[2] + 2 * g.height
+           and g.box[2] > line.box[0] - 2 * g.height]
+    if not row:
+        return line
+    x1, y1, x2, y2 = line.box
+    box = (min(x1, *(g.box[0] for g in row)), min(y1, *(g.box[1] for g in row)),
+           max(x2, *(g.box[2] for g in row)), max(y2, *(g.box[3] for g in row)))
+    return FieldBox(line.kind, box, line.confidence)
 
 
 def _score(reading: CardReading) -> float:

@@ -92,15 +92,31 @@ def load_lines(folder: str | Path, split: str, limit: int | None = None) -> list
 
 
 def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photometric and geometric jitter, including the crop errors seen on real cards: boxes that
+    clip the tops or bottoms of the glyphs or leave wide margins, a residual tilt from imperfect
+    corners, and low-resolution crops."""
     x = img.astype(np.float32)
     if rng.random() < 0.5:  # horizontal scale (fonts and crop widths vary)
         w = max(4, min(INPUT_WIDTH, int(round(x.shape[1] * rng.uniform(0.85, 1.15)))))
         x = cv2.resize(x, (w, INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.4:  # vertical crop error: cut into the glyphs or pad with the border
+        top, bottom = (int(round(v * INPUT_HEIGHT)) for v in rng.uniform(-0.12, 0.25, 2))
+        x = cv2.copyMakeBorder(x[max(0, -top):INPUT_HEIGHT - max(0, -bottom)], max(0, top), max(0, bottom),
+                               0, 0, cv2.BORDER_REPLICATE)
+        x = cv2.resize(x, (x.shape[1], INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:  # residual tilt and shear of the rectified card
+        h, w = x.shape
+        angle, shear = rng.uniform(-2.5, 2.5), rng.uniform(-0.15, 0.15)
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        m[0, 1] += shear
+        m[0, 2] -= shear * h / 2
+        x = cv2.warpAffine(x, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.2:  # low resolution (a small card in a wide frame)
+        f = rng.uniform(0.35, 0.7)
+        small = cv2.resize(x, (max(4, int(x.shape[1] * f)), max(4, int(INPUT_HEIGHT * f))), interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (x.shape[1], INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.3:
         x = cv2.GaussianBlur(x, (3, 3), rng.uniform(0.3, 1.0))
-    if rng.random() < 0.3:  # vertical shift by up to 2 px (crop-box jitter beyond the generator's)
-        dy = int(rng.integers(-2, 3))
-        x = np.roll(x, dy, axis=0)
     lo, hi = np.percentile(x, 2), np.percentile(x, 98)
     contrast = rng.uniform(0.6, 1.3)
     x = (x - (lo + hi) / 2) * contrast + (lo + hi) / 2 + rng.uniform(-30, 30)
