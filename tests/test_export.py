@@ -75,6 +75,36 @@ def test_tflite_fp32_bundle_matches_torch(tmp_path_factory, inputs_cache):
     assert bundle_scanner(result.folder).scan(EXAMPLE).number is not None
 
 
+def test_tflite_int8_is_full_integer_with_float_io_and_validated(tmp_path_factory, inputs_cache):
+    """int8 weights and int8 activations (calibrated); only the YOLO heads and the graph I/O stay float."""
+    from pathlib import Path
+
+    import ai_edge_litert.interpreter as ai
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    need("litert_torch")
+    result = _bundle(tmp_path_factory, inputs_cache, "tflite", "int8")  # raises if validation fails
+    for m in result.models:
+        path = Path(result.folder) / m.file
+        tol, got = m.parity["tolerance"], m.parity["max_abs"]
+        gated = {"kept_coords", "kept_scores", "flipped"} if m.role != "recognizer" else {"lines_changed"}
+        assert gated <= set(tol) and all(got[k] <= tol[k] for k in tol)
+        interp = ai.Interpreter(model_path=str(path))
+        assert [d["dtype"] for d in interp.get_input_details() + interp.get_output_details()] == [np.float32] * 2
+        model = fu.read_model(str(path))
+        sg = model.subgraphs[0]
+        kinds = [(fu.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode),
+                  sg.tensors[op.outputs[0]].type) for op in sg.operators]
+        conv_int8 = [t == 9 for k, t in kinds if k in ("CONV_2D", "DEPTHWISE_CONV_2D")]  # 9: INT8
+        activations_int8 = sum(t == 9 for _, t in kinds)
+        # the recognizer is entirely int8; the YOLO models keep their head (~30 % of their convolutions:
+        # the last ones of each branch, plus the decode) float
+        assert np.mean(conv_int8) >= (1.0 if m.role == "recognizer" else 0.65), m.role
+        assert activations_int8 >= (0.9 if m.role == "recognizer" else 0.65) * len(kinds), m.role
+        if m.role != "recognizer":  # the output concatenation (coordinates and scores) is float
+            assert kinds[-1] == ("CONCATENATION", 0)
+
+
 def test_tflite_fp16_is_refused_with_the_reason(tmp_path):
     from cardlens.errors import NotAvailableError
 
