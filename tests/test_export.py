@@ -264,6 +264,27 @@ def test_int8_parity_is_gated_on_the_detections_nms_keeps():
         compare("fields", "int8", ("output0",), ("output0",), [(yolo, dimmer)], "x")
 
 
+def test_kept_corners_may_be_any_anchor_the_reference_nearly_kept():
+    from cardlens.export.validate import ToleranceError, compare
+
+    pose = np.zeros((1, 17, 6), np.float32)
+    pose[0, :4, :] = np.array([160.0, 160.0, 200.0, 126.0])[:, None]
+    upright = np.array([[60, 97], [260, 97], [260, 223], [60, 223]], np.float32)
+    for a, corners in ((0, upright), (1, upright[[2, 3, 0, 1]])):   # the same card, corner order turned 180°
+        pose[0, 5:, a] = np.concatenate([corners, np.ones((4, 1))], axis=1).reshape(-1)
+    pose[0, 4, 0], pose[0, 4, 1] = 0.90, 0.85
+    swapped = pose.copy()
+    swapped[0, 4, 0], swapped[0, 4, 1] = 0.84, 0.89                 # int8 keeps the other, near-tied anchor
+    parity = compare("detector", "int8", ("output0",), ("output0",), [(pose, swapped)], "x")
+    assert parity.max_abs["kept_coords"] == 0.0
+    clear = pose.copy()
+    clear[0, 4, 1] = 0.50                                           # the reference was sure: not a tie
+    swapped_clear = clear.copy()
+    swapped_clear[0, 4, 0], swapped_clear[0, 4, 1] = 0.50, 0.90
+    with pytest.raises(ToleranceError, match="kept_"):
+        compare("detector", "int8", ("output0",), ("output0",), [(clear, swapped_clear)], "x")
+
+
 def test_recognizer_int8_is_gated_on_changed_readings():
     from cardlens.export.validate import ToleranceError, compare
 

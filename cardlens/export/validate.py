@@ -108,7 +108,29 @@ def _decoded(role: str, raw: np.ndarray, thresholds: dict, labels: tuple[str, ..
             decode_detect(raw, lb, labels, conf, iou, max_detections=1000)]
 
 
+def _near_ties(role: str, raw: np.ndarray, labels: tuple[str, ...], label: str, coords: np.ndarray,
+               score: float) -> np.ndarray:
+    """Coordinates of every reference anchor the post-processing could equally have kept instead of
+    ``coords``: same label, IoU ≥ 0.5 with it, score within ``FLIP_MARGIN`` of its score."""
+    from cardlens.detector.postprocess import box_iou
+
+    out = np.asarray(raw, dtype=np.float32)[0]
+    scores = out[4] if role == "detector" else out[4 + labels.index(label)]
+    sel = out[:, scores >= score - FLIP_MARGIN]
+    cx, cy, w, h = sel[:4]
+    boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1), 0, None)  # as decoded
+    if role == "detector":
+        k = (sel.shape[0] - 5) // 3
+        corners = sel[5:].reshape(k, 3, -1)[:, :2].transpose(2, 0, 1).reshape(sel.shape[1], -1)
+        boxes = np.concatenate([boxes, corners], axis=1)
+    return np.concatenate([coords[None], boxes[box_iou(coords[:4], boxes[:, :4]) >= 0.5]])
+
+
 def _kept_errors(role: str, ref: np.ndarray, got: np.ndarray, thresholds: dict, labels: tuple[str, ...]) -> dict:
+    """Kept detections of ``got`` against ``ref``. A detection's coordinates are compared with the
+    nearest of the reference anchors that tie with the one it kept (within ``FLIP_MARGIN`` of its score):
+    where the reference itself is that close to keeping another anchor — measured: two anchors on one card
+    whose corner orders differ by 180° — any of them is an answer the reference could have given."""
     from cardlens.detector.postprocess import box_iou
 
     conf = float(thresholds.get("conf", 0.25))
@@ -122,7 +144,8 @@ def _kept_errors(role: str, ref: np.ndarray, got: np.ndarray, thresholds: dict, 
             j = cands[int(ious.argmax())]
             used.add(j)
             errs["kept_scores"] = max(errs["kept_scores"], abs(score - b[j][1]))
-            errs["kept_coords"] = max(errs["kept_coords"], float(np.abs(coords - b[j][2]).max()))
+            ties = _near_ties(role, ref, labels, label, coords, score)
+            errs["kept_coords"] = max(errs["kept_coords"], float(np.abs(ties - b[j][2]).max(axis=1).min()))
         elif score >= conf + FLIP_MARGIN:
             errs["flipped"] += 1
     errs["flipped"] += sum(1 for j, d in enumerate(b) if j not in used and d[1] >= conf + FLIP_MARGIN
