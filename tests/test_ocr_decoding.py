@@ -121,3 +121,18 @@ def test_number_line_box_grows_to_cover_its_row_of_digit_groups():
     grown = _extend_to_groups(line, groups)
     assert grown.box == (40.0, 195.0, 452.0, 242.0) and grown.kind == "number" and grown.confidence == 0.9
     assert _extend_to_groups(line, groups[2:]) == line
+
+
+def test_a_slightly_tilted_number_line_stays_one_row_and_stacked_rows_stay_two():
+    from cardlens.ocr.card_reader import _rows
+    from cardlens.ocr.field_locator import FieldBox
+
+    # four groups on one line rising 9 px per group (a tilted card): one row, left to right
+    tilted = [FieldBox("number_group", (43.0 + 108 * i, 646.0 - 9 * i, 128.0 + 108 * i, 674.0 - 9 * i), 0.8)
+              for i in range(4)]
+    rows = _rows(tilted[::-1])
+    assert len(rows) == 1 and [b.box[0] for b in rows[0]] == [43.0, 151.0, 259.0, 367.0]
+    # a "quick read" layout: two rows of two groups, a group height apart
+    stacked = [FieldBox("number_group", (x, y, x + 90.0, y + 28.0), 0.8) for y in (600.0, 640.0) for x in (40.0, 150.0)]
+    assert [[b.box[:2] for b in r] for r in _rows(stacked)] == [[(40.0, 600.0), (150.0, 600.0)],
+                                                               [(40.0, 640.0), (150.0, 640.0)]]

@@ -50,7 +50,9 @@ def _rows(boxes: list[FieldBox]) -> list[list[FieldBox]]:
     """Group boxes into rows (vertical overlap), top to bottom, each left to right."""
     rows: list[list[FieldBox]] = []
     for b in sorted(boxes, key=lambda b: b.cy):
-        if rows and abs(b.cy - np.mean([r.cy for r in rows[-1]])) < 0.5 * b.height:
+        # compared with the row's box nearest along x: a slightly tilted line drifts along its length
+        near = min(rows[-1], key=lambda r: abs(r.box[0] - b.box[0])) if rows else None
+        if near is not None and abs(b.cy - near.cy) < 0.5 * b.height:
             rows[-1].append(b)
         else:
             rows.append([b])
@@ -104,10 +106,10 @@ class CardReader:
         rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
         line = max(lines, key=lambda b: b.confidence) if lines else None
         group_h = float(np.median([g.height for g in groups])) if groups else 0.0
-        if line is not None:
-            line = _extend_to_groups(line, groups)
         # a number box about two group-heights tall spans stacked "quick read" rows: read it group by group
         stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
+        if line is not None:
+            line = _extend_to_groups(line, groups)
         attempts = []
         if stacked:
             attempts.append(("stacked groups", [g for r in rows for g in r]))
