@@ -136,3 +136,28 @@ def test_a_slightly_tilted_number_line_stays_one_row_and_stacked_rows_stay_two()
     stacked = [FieldBox("number_group", (x, y, x + 90.0, y + 28.0), 0.8) for y in (600.0, 640.0) for x in (40.0, 150.0)]
     assert [[b.box[:2] for b in r] for r in _rows(stacked)] == [[(40.0, 600.0), (150.0, 600.0)],
                                                                [(40.0, 640.0), (150.0, 640.0)]]
+
+
+def test_a_turned_card_must_read_clearly_better_to_overrule_the_detectors_orientation():
+    from cardlens.cardrules.expiry import parse_expiry
+    from cardlens.ocr.card_reader import CardReading, _score
+    from cardlens.ocr.fields import CardFields
+    from cardlens.ocr.number_decoding import NumberDecision
+    from cardlens.results import CardName, CardNumber
+
+    def reading(digits, conf, expiry, name, rotated):
+        number = CardNumber.from_digits(digits, conf, (conf,) * len(digits)) if digits else None
+        decision = NumberDecision(number, False, "fails Luhn (returned as read)", (len(digits),), 0.0) if digits else None
+        fields = CardFields(number, parse_expiry(expiry) if expiry else None,
+                            CardName(name, 0.9, (0.9,) * len(name)) if name else None)
+        return CardReading(fields, decision, rotated=rotated)
+
+    # upright: a slightly unsure number, its date and name; turned: upside-down digits read with more confidence
+    upright = reading("4000123456189010", 0.19, "12/20", "CARDHOLDER NAME", rotated=False)
+    turned = reading("006869518270", 0.41, None, None, rotated=True)
+    assert _score(upright) > _score(turned)
+    # a card that really is upside down: the upright reading finds nothing, the turned one the whole card
+    assert _score(reading("", 0, None, None, False)) < _score(reading("4000123456789017", 0.6, "12/20", "A B", True))
+    # equal evidence keeps the detector's orientation
+    assert _score(reading("4000123456789017", 0.5, None, None, False)) > _score(
+        reading("4000123456789017", 0.5, None, None, True))

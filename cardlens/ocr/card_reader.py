@@ -172,11 +172,17 @@ def _extend_to_groups(line: FieldBox, groups: list[FieldBox]) -> FieldBox:
     return FieldBox(line.kind, box, line.confidence)
 
 
+# How much better the card turned by 180° must read to overrule the detector's corner order.
+ROTATION_MARGIN = 0.25
+
+
 def _score(reading: CardReading) -> float:
-    """Which orientation read better: a number decision wins; without one, the upright reading stays."""
-    if reading.decision is not None:
-        return 1.0 + reading.decision.number.confidence
-    return 0.0 if reading.rotated else 0.5
+    """How convincingly one orientation reads as a card: a card number (and its confidence), plus a
+    date and a name found. Upside-down digits also read as digits (0, 1, 8 and 6/9 survive a turn), so
+    the number alone does not decide; the upright reading gets ``ROTATION_MARGIN`` as the detector's prior."""
+    score = 1.0 + reading.decision.number.confidence if reading.decision is not None else 0.0
+    score += 0.5 * (reading.fields.expiry is not None) + 0.25 * (reading.fields.name is not None)
+    return score if reading.rotated else score + ROTATION_MARGIN
 
 
 class EasyOCRFieldReader(CardReader):
