@@ -161,3 +161,11 @@ def test_a_turned_card_must_read_clearly_better_to_overrule_the_detectors_orient
     # equal evidence keeps the detector's orientation
     assert _score(reading("4000123456789017", 0.5, None, None, False)) > _score(
         reading("4000123456789017", 0.5, None, None, True))
+
+
+@pytest.mark.parametrize(("read", "tail"), [("510/21", "10/21"), ("7907/14", "07/14"), ("9 10/22", "10/22"),
+                                            ("12/20", ""), ("12/9", ""), ("1234", "")])
+def test_expiry_reading_with_a_stray_leading_mark_keeps_its_trailing_date(read, tail):
+    from cardlens.ocr.card_reader import _date_tail
+
+    assert _date_tail(read) == tail

@@ -7,6 +7,7 @@ the more probable card number wins.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import cv2
@@ -138,12 +139,15 @@ class CardReader:
             if not beams:
                 continue
             total = sum(r.probability for r in beams) or 1.0
-            for r in beams:  # the most probable reading that is a date (month 01–12)
-                found = parse_expiry(r.text.strip())
-                if found is not None:
-                    share = r.probability / total
-                    return type(found)(found.month, found.year, found.text, found.label, found.expired,
-                                       share * box.confidence, r.char_confidences)
+            # the most probable reading that is a date (month 01–12); failing that, one whose text ends in
+            # MM/YY after a stray mark at the crop's left edge (read "510/21" for "10/21")
+            for text_of in (lambda t: t.strip(), _date_tail):
+                for r in beams:
+                    found = parse_expiry(text_of(r.text))
+                    if found is not None:
+                        share = r.probability / total
+                        return type(found)(found.month, found.year, found.text, found.label, found.expired,
+                                           share * box.confidence, r.char_confidences[-len(found.text):])
         return None
 
     def _name(self, card: np.ndarray, boxes: list[FieldBox]) -> CardName | None:
@@ -157,6 +161,12 @@ class CardReader:
                 confs = reading.char_confidences
                 return CardName(value, float(min(confs)) if confs else 0.0, confs)
         return None
+
+
+def _date_tail(text: str) -> str:
+    """The trailing ``MM/YY`` of an expiry field's reading that has extra characters in front of it."""
+    m = re.search(r"([0-9]{2}\s?/\s?[0-9]{2})\s*$", text)
+    return m.group(1) if m and m.start() > 0 else ""
 
 
 def _extend_to_groups(line: FieldBox, groups: list[FieldBox]) -> FieldBox:
