@@ -3,8 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 EXAMPLE ?= examples/card_photo.jpg
+# the shipped ONNX bundle `make scan` runs (ONNX Runtime only: no torch, no ultralytics); `make shipped-bundle` rebuilds it
+SCAN_BUNDLE ?= cardlens/models/bundles/onnx-int8
 
-.PHONY: venv scan test test-slow stress bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video models
+.PHONY: venv scan shipped-bundle test test-slow stress bench bench-quick bench-full bench-synth examples lint clean help bundles demo-video models
 
 help:
 	@echo "make scan   - set up .venv if needed and scan the bundled example image"
@@ -16,7 +18,11 @@ venv:
 	@./scripts/ensure-venv.sh
 
 scan: venv
-	$(PY) -m cardlens scan $(EXAMPLE)
+	$(PY) -m cardlens scan --bundle $(SCAN_BUNDLE) $(EXAMPLE)
+
+shipped-bundle: venv   ## rebuild the bundle `make scan` uses from the committed weights
+	$(PY) -m cardlens export --format onnx --precision int8 --out cardlens/models/bundles --accuracy synthetic
+	rm -rf cardlens/models/bundles/_accuracy-synthetic
 
 test: venv
 	$(PY) -m pytest -q

@@ -275,3 +275,36 @@ def test_scan_and_demo_cli_refuse_a_foreign_bundle_in_one_line(bundle, capsys):
     assert main(["demo", "examples", "--headless", "--out", str(bundle.parent / "o"), "--bundle", str(bundle),
                  "--backend", f"bundle:{bundle.name}"]) == 1
     assert "exported by cardlens 9.0.0" in capsys.readouterr().err
+
+
+SHIPPED_BUNDLE = Path(__file__).resolve().parent.parent / "cardlens" / "models" / "bundles" / "onnx-int8"
+
+
+def test_shipped_bundle_was_built_from_the_committed_weights():
+    """`make scan` runs the shipped bundle: it must be the export of the weights in cardlens/models
+    (retraining a model without `make shipped-bundle` fails here)."""
+    from cardlens.export.bundle import check_bundle
+    from cardlens.export.sources import pipeline_sources
+
+    manifest = check_bundle(SHIPPED_BUNDLE)
+    assert manifest["format"] == "onnx" and manifest["precision"] == "int8"
+    for source in pipeline_sources():
+        spec = ModelSpec.load(SHIPPED_BUNDLE / source.role / "spec.json")
+        assert spec.extra["source_onnx_sha256"] == source.spec.sha256 == sha256_of(source.folder / source.spec.weights)
+        assert sha256_of(SHIPPED_BUNDLE / source.role / spec.weights) == spec.sha256
+
+
+def test_make_scan_reads_the_example_through_the_shipped_bundle_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cardlens.cli import main; rc = main(['scan', '--json', '--bundle', sys.argv[1], "
+            "sys.argv[2]]); bad = [m for m in ('torch', 'ultralytics') if m in sys.modules]; "
+            "sys.exit(9 if bad else rc)")
+    example = Path(__file__).resolve().parent.parent / "examples" / "card_photo.jpg"
+    done = subprocess.run([sys.executable, "-c", code, str(SHIPPED_BUNDLE), str(example)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["card_found"] and result["number_accepted"] and result["number"]["masked"] is True
+    assert result["number"]["value"] == "442620******8884"  # the example card, masked
