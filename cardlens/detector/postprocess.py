@@ -24,6 +24,11 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-9)
 
 
+def xyxy(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """(N, 4) corner boxes from YOLO's centre, width and height rows."""
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression; indices of kept boxes, best first."""
     order = np.argsort(-scores, kind="stable")
@@ -54,8 +59,7 @@ def decode_pose(raw: np.ndarray, lb: Letterbox, num_keypoints: int = 4, conf_thr
     if not mask.any():
         return []
     sel = out[:, mask]
-    cx, cy, w, h = sel[0], sel[1], sel[2], sel[3]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    boxes = xyxy(*sel[:4])
     keep = nms(boxes, sel[4], iou_threshold)[:max_detections]
     kpts = sel[5:].reshape(num_keypoints, 3, -1)
     ih, iw = lb.image_size
@@ -87,8 +91,7 @@ def decode_detect(raw: np.ndarray, lb: Letterbox, labels: tuple[str, ...], conf_
     mask = np.isfinite(scores) & (scores >= conf_threshold)
     if not mask.any():
         return []
-    cx, cy, w, h = out[0, mask], out[1, mask], out[2, mask], out[3, mask]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    boxes = xyxy(*out[:4, mask])
     scores, cls = scores[mask], cls[mask]
     ih, iw = lb.image_size
     found = []

@@ -3,9 +3,10 @@
 int8 quantizes convolutions, ReLUs and max-pools (per-channel weights, activations calibrated on
 synthetic inputs). ReLU is in the list so the quantizer fuses Conv+ReLU and puts one quantize step
 after the ReLU; with convolutions alone it quantized each pre-ReLU output, half its range negative,
-and the recognizer's lines changed reading 1.8× as often (14 vs 8 of 300). The YOLO heads concatenate box coordinates (0–320 px) and scores (0–1) into one tensor, and one
-activation scale over both would erase the scores — so the head (its convolutions, the concat and
-everything after it) stays float.
+and the recognizer's lines changed reading 1.8× as often (14 vs 8 of 300). The YOLO heads
+concatenate box coordinates (0–320 px) and scores (0–1) into one tensor, and one activation scale
+over both would erase the scores — so the head (its convolutions, the concat and everything after
+it) stays float.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(dest), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["Conv", "Relu", "MaxPool"], nodes_to_exclude=head_convs(onnx.load(str(pre))))
+                        op_types_to_quantize=["Conv", "Relu", "MaxPool"],
+                        nodes_to_exclude=head_convs(onnx.load(str(pre))))
         pre.unlink(missing_ok=True)
     else:
         raise ValueError(f"unknown precision {precision!r}")
@@ -56,8 +58,9 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
 
 def head_convs(model) -> list[str]:
     """The output convolutions, kept float: the YOLO head (the last ``/model.N/`` module) or the
-    recognizer's classifier (``/head/``). Measured on the shipped detector: quantizing only the head's final 1×1 convs moved coordinates by up to 15 px,
-    keeping the whole head float by up to 6 px (320 px input), for 1.41 MB instead of 1.16 MB."""
+    recognizer's classifier (``/head/``). Measured on the shipped detector: quantizing only the head's
+    final 1×1 convs moved coordinates by up to 15 px, keeping the whole head float by up to 6 px
+    (320 px input), for 1.41 MB instead of 1.16 MB."""
     import re
 
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
