@@ -169,3 +169,20 @@ def test_expiry_reading_with_a_stray_leading_mark_keeps_its_trailing_date(read, 
     from cardlens.ocr.card_reader import _date_tail
 
     assert _date_tail(read) == tail
+
+
+def test_expiry_is_not_taken_from_an_improbable_reading():
+    from cardlens.ocr.card_reader import CardReader
+    from cardlens.ocr.field_locator import FieldBox
+
+    reader = CardReader.__new__(CardReader)  # no models: the beams are given
+    box = FieldBox("expiry", (0.0, 0.0, 50.0, 10.0), 0.9)
+
+    def beams(*texts_and_mass):
+        return lambda card, b, chars: [Reading(t, (0.9,) * len(t), p) for t, p in texts_and_mass]
+
+    reader._beams = beams(("12/9", 0.80), ("12/5", 0.16), ("12/26", 0.04))  # the only date holds 4 %
+    assert reader._expiry(None, [box]) is None
+    reader._beams = beams(("12/9", 0.80), ("12/26", 0.20))
+    found = reader._expiry(None, [box])
+    assert str(found) == "12/26" and found.confidence == pytest.approx(0.2 * 0.9)

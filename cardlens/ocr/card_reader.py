@@ -25,6 +25,9 @@ from cardlens.results import CardName, CardNumber
 
 # Crop margins around a field box, as the line set was cut (mean of its jitter), in box heights.
 PAD_X, PAD_Y = 0.3, 0.15
+# A date is taken only from a reading holding this share of the beams' probability: one further down
+# is a guess, and which guesses make the beam list flips with the runtime's rounding.
+MIN_DATE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,9 @@ class CardReader:
             # MM/YY after a stray mark at the crop's left edge (read "510/21" for "10/21")
             for text_of in (lambda t: t.strip(), _date_tail):
                 for r in beams:
-                    found = parse_expiry(text_of(r.text))
+                    share = r.probability / total
+                    found = parse_expiry(text_of(r.text)) if share >= MIN_DATE_SHARE else None
                     if found is not None:
-                        share = r.probability / total
                         return type(found)(found.month, found.year, found.text, found.label, found.expired,
                                            share * box.confidence, r.char_confidences[-len(found.text):])
         return None
