@@ -105,13 +105,25 @@ def test_tflite_int8_is_full_integer_with_float_io_and_validated(tmp_path_factor
             assert kinds[-1] == ("CONCATENATION", 0)
 
 
-def test_tflite_fp16_is_refused_with_the_reason(tmp_path):
-    from cardlens.errors import NotAvailableError
+def test_tflite_fp16_stores_float16_weights_and_matches_torch(tmp_path_factory, inputs_cache):
+    """TFLite float16 quantization: convolution weights float16 (dequantized at load), I/O float32."""
+    from pathlib import Path
+
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
 
     need("litert_torch")
-    with pytest.raises(NotAvailableError, match="fp16"):
-        main_export = __import__("cardlens.export.bundle", fromlist=["export_bundle"]).export_bundle
-        main_export("tflite", "fp16", tmp_path, None, n_calibration=2, n_validation=1, log=lambda *a: None)
+    result = _bundle(tmp_path_factory, inputs_cache, "tflite", "fp16")  # raises if validation fails
+    fp32 = {m.role: m.bytes for m in _bundle(tmp_path_factory, inputs_cache, "tflite", "fp32").models}
+    for m in result.models:
+        tol, got = m.parity["tolerance"], m.parity["max_abs"]
+        assert set(tol) == set(got) and all(got[k] <= tol[k] for k in tol)
+        assert m.bytes < 0.6 * fp32[m.role], m.role
+        model = fu.read_model(str(Path(result.folder) / m.file))
+        sg = model.subgraphs[0]
+        weights = [sg.tensors[op.inputs[0]].type for op in sg.operators
+                   if fu.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode) == "DEQUANTIZE"]
+        assert weights and set(weights) == {1}  # 1: FLOAT16 tensors behind every DEQUANTIZE
+        assert sg.tensors[sg.inputs[0]].type == sg.tensors[sg.outputs[0]].type == 0  # FLOAT32
 
 
 @pytest.mark.slow

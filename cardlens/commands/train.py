@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         d = sub.add_parser(name, help=help_text, description=f"Train the {help_text} (ultralytics, offline).")
         d.add_argument("--data", help=f"dataset YAML from '{synth_cmd}'")
         d.add_argument("--out", required=True, help="folder for model.pt, model.onnx, spec.json, the run logs")
-        d.add_argument("--scale", default="t", choices=["t", "u", "n"], help="network scale (default t)")
+        d.add_argument("--scale", default="t", choices=["p", "t", "u", "n"],
+                       help="network scale: p(ico), t(iny), u, n (default t)")
         d.add_argument("--imgsz", type=int, default=imgsz, help=f"input size, 256–384 (default {imgsz})")
         d.add_argument("--epochs", type=int, default=30)
         d.add_argument("--hours", type=float, default=None,

@@ -6,7 +6,12 @@ after the ReLU; with convolutions alone it quantized each pre-ReLU output, half 
 and the recognizer's lines changed reading 1.8× as often (14 vs 8 of 300). The YOLO heads
 concatenate box coordinates (0–320 px) and scores (0–1) into one tensor, and one activation scale
 over both would erase the scores — so the head (its convolutions, the concat and everything after
-it) stays float.
+it) computes in float; its convolution weights are stored int8 (per output channel, symmetric) and
+dequantized in the graph (weight-only), which keeps the activations float and the error tiny.
+
+Every fp16 and int8 file is then compacted: the shape annotations (``value_info``), node names and the long
+internal tensor names are dropped (the graph's input and output names stay: they are the contract).
+Measured on the shipped models: detector 1.41 → 1.11 MB (weight-only head) → 0.88 MB (compact).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
     elif precision == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
-        model = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
+        model = compact(convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True))
         onnx.save(model, str(dest))
     elif precision == "int8":
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -51,6 +56,10 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
                         op_types_to_quantize=["Conv", "Relu", "MaxPool"],
                         nodes_to_exclude=head_convs(onnx.load(str(pre))))
         pre.unlink(missing_ok=True)
+        model = onnx.load(str(dest))
+        compact(half_exact_constants(drop_zero_points(weight_only_int8(model))))
+        onnx.checker.check_model(model)
+        onnx.save(model, str(dest))
     else:
         raise ValueError(f"unknown precision {precision!r}")
     return dest
@@ -69,6 +78,119 @@ def head_convs(model) -> list[str]:
         return [n for n in convs if n.startswith("/head/")]
     head = f"/model.{max(indices)}/"
     return [n for n in convs if n.startswith(head)]
+
+
+def weight_only_int8(model, min_elements: int = 256):
+    """Store the float convolution weights left in ``model`` (the excluded head) as int8, one symmetric
+    scale per output channel, behind a DequantizeLinear: the convolution still computes in float.
+    Weights under ``min_elements`` (depthwise 3×3 kernels, biases) stay float — they weigh little."""
+    onnx = require("onnx", "export")
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    dequantize = []
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        tensor = inits[node.input[1]]
+        if tensor.data_type != onnx.TensorProto.FLOAT:
+            continue
+        w = numpy_helper.to_array(tensor)
+        if w.size < min_elements:
+            continue
+        scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / 127.0
+        scale[scale == 0] = 1.0
+        q = np.clip(np.round(w / scale.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+        name = tensor.name
+        graph.initializer.remove(tensor)
+        del inits[name]
+        graph.initializer.extend([numpy_helper.from_array(q, f"{name}_q"),
+                                  numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale")])
+        dequantize.append(helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_scale"], [f"{name}_dq"], axis=0))
+        node.input[1] = f"{name}_dq"
+    for node in reversed(dequantize):  # initializers only feed them: first in topological order
+        graph.node.insert(0, node)
+    return model
+
+
+def drop_zero_points(model):
+    """Remove all-zero int8 zero points (symmetric weights): DequantizeLinear's zero point is optional,
+    defaults to 0 and takes its type from the int8 input."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    dropped = set()
+    for node in model.graph.node:
+        if node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[2] in inits:
+            zero = numpy_helper.to_array(inits[node.input[2]])
+            if zero.dtype == np.int8 and not zero.any():
+                dropped.add(node.input[2])
+                del node.input[2]
+    used = {i for node in model.graph.node for i in node.input}
+    for name in dropped - used:
+        model.graph.initializer.remove(inits[name])
+    return model
+
+
+def half_exact_constants(model, min_elements: int = 1024):
+    """Store large float32 constants that float16 holds exactly (the YOLO heads' anchor grids and
+    strides: multiples of 0.5 below 2048) as float16 behind a Cast — half the bytes, the same values."""
+    onnx = require("onnx", "export")
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    casts = []
+    for tensor in list(graph.initializer):
+        if tensor.data_type != onnx.TensorProto.FLOAT:
+            continue
+        a = numpy_helper.to_array(tensor)
+        half = a.astype(np.float16)
+        if a.size < min_elements or not np.array_equal(half.astype(np.float32), a):
+            continue
+        name = tensor.name
+        graph.initializer.remove(tensor)
+        graph.initializer.append(numpy_helper.from_array(half, f"{name}_fp16"))
+        casts.append(helper.make_node("Cast", [f"{name}_fp16"], [name], to=onnx.TensorProto.FLOAT))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    return model
+
+
+def compact(model):
+    """Drop what only a human reads (``value_info``, node names, doc strings), store identical
+    initializers once and rename internal tensors to short ids; the graph's input and output names
+    are kept."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    del graph.value_info[:]
+    first: dict[tuple, str] = {}
+    same: dict[str, str] = {}  # identical initializers (shared quantization scales, zero points) stored once
+    for tensor in list(graph.initializer):
+        a = numpy_helper.to_array(tensor)
+        key = (tensor.data_type, a.shape, a.tobytes())
+        if key in first and tensor.name not in keep:
+            same[tensor.name] = first[key]
+            graph.initializer.remove(tensor)
+        else:
+            first.setdefault(key, tensor.name)
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        name = same.get(name, name)
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for tensor in graph.initializer:
+        tensor.name = short(tensor.name)
+    for node in graph.node:
+        node.name, node.doc_string = "", ""
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    return model
 
 
 def embed_spec(path: Path, spec: ModelSpec) -> None:
