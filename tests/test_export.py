@@ -109,6 +109,7 @@ def test_tflite_fp16_stores_float16_weights_and_matches_torch(tmp_path_factory, 
     """TFLite float16 quantization: convolution weights float16 (dequantized at load), I/O float32."""
     from pathlib import Path
 
+    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
 
     need("litert_torch")
@@ -121,8 +122,10 @@ def test_tflite_fp16_stores_float16_weights_and_matches_torch(tmp_path_factory, 
         model = fu.read_model(str(Path(result.folder) / m.file))
         sg = model.subgraphs[0]
         weights = [sg.tensors[op.inputs[0]].type for op in sg.operators
-                   if fu.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode) == "DEQUANTIZE"]
-        assert weights and set(weights) == {1}  # 1: FLOAT16 tensors behind every DEQUANTIZE
+                   if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.DEQUANTIZE]
+        convs = [op for op in sg.operators if fu.TFL_OP_CODE_TO_NAME.get(
+            model.operatorCodes[op.opcodeIndex].builtinCode) in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+        assert len(weights) >= len(convs) and set(weights) == {schema.TensorType.FLOAT16}
         assert sg.tensors[sg.inputs[0]].type == sg.tensors[sg.outputs[0]].type == 0  # FLOAT32
 
 
