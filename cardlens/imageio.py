@@ -80,8 +80,10 @@ def _check_header_size(buf: np.ndarray, name: str) -> None:
         raise ImageError(f"{name}: {w}x{h} px is larger than {MAX_PIXELS // 1_000_000} MP; downscale it first")
 
 
-def to_bgr(image: object, name: str = "image", color: str = "bgr") -> np.ndarray:
+def to_bgr(image: object, name: str = "image", color: str = "bgr", min_side: int = MIN_SIDE) -> np.ndarray:
     """Validate an in-memory image and convert it to contiguous uint8 BGR.
+
+    ``min_side``: the smallest side accepted — a card needs ``MIN_SIDE`` px; a text line crop fewer.
 
     Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) arrays of uint8, uint16 or float (0–1 or
     0–255). ``color`` says whether 3/4-channel input is ``"bgr"`` (OpenCV) or ``"rgb"`` (PIL, most
@@ -104,7 +106,7 @@ def to_bgr(image: object, name: str = "image", color: str = "bgr") -> np.ndarray
                 rgb = np.asarray(image.convert("RGB"))
             except (ValueError, OSError) as exc:  # modes Pillow cannot convert (e.g. "La"), broken image data
                 raise ImageError(f"{name}: cannot convert a PIL {image.mode!r} image to RGB ({exc})") from None
-            return to_bgr(rgb, name=name, color="rgb")
+            return to_bgr(rgb, name=name, color="rgb", min_side=min_side)
         raise ImageError(f"{name}: expected a numpy array, a PIL image or a file path, got {type(image).__name__}")
     if color not in ("bgr", "rgb"):
         raise UsageError(f"color must be 'bgr' or 'rgb', not {color!r}")
@@ -114,8 +116,9 @@ def to_bgr(image: object, name: str = "image", color: str = "bgr") -> np.ndarray
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise ImageError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
     h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise ImageError(f"{name}: {w}x{h} px is too small to hold a card (need at least {MIN_SIDE} px a side)")
+    if min(h, w) < min_side:
+        what = "to hold a card" if min_side == MIN_SIDE else "to read"
+        raise ImageError(f"{name}: {w}x{h} px is too small {what} (need at least {min_side} px a side)")
     if h * w > MAX_PIXELS:
         raise ImageError(f"{name}: {w}x{h} px is larger than {MAX_PIXELS // 1_000_000} MP; downscale it first")
     arr = _to_uint8(arr, name)

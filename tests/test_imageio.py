@@ -60,3 +60,20 @@ def test_random_bytes_never_crash(data):
     except ImageError:
         return
     assert out.dtype == np.uint8 and out.ndim == 3
+
+
+def test_a_thin_text_line_is_a_valid_line_crop_but_not_a_card():
+    """A name line on a small rectified card can be 15 px tall: the recognizer reads it, while the
+    same array given as a card is refused (it once aborted a whole scan from inside the reader)."""
+    from cardlens.ocr.card_reader import crop_line
+    from cardlens.ocr.line_preprocess import line_tensor
+
+    line = np.full((15, 229, 3), 200, np.uint8)
+    x, used = line_tensor(line, 32, 512)
+    assert x.shape == (1, 1, 32, 512) and used == round(229 * 32 / 15)
+    with pytest.raises(ImageError, match="too small to hold a card"):
+        to_bgr(line)
+    with pytest.raises(ImageError, match="line crop: 229x3 px is too small to read"):
+        line_tensor(line[:3], 32, 512)
+    card = np.zeros((200, 320, 3), np.uint8)
+    assert crop_line(card, (10, 50, 200, 50.5)) is None  # under the line minimum: never passed on

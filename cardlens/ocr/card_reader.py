@@ -19,6 +19,7 @@ from cardlens.ocr.charset import EXPIRY_CHARS, NAME_CHARS, NUMBER_CHARS, allowed
 from cardlens.ocr.ctc import beam_search, greedy
 from cardlens.ocr.field_locator import FieldBox, FieldLocator
 from cardlens.ocr.fields import CardFields
+from cardlens.ocr.line_preprocess import MIN_LINE_SIDE
 from cardlens.ocr.number_decoding import NumberDecision, decide_number
 from cardlens.ocr.recognizer import TextRecognizer
 from cardlens.results import CardName, CardNumber
@@ -45,7 +46,7 @@ def crop_line(card: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     bh = max(y2 - y1, 1.0)
     xa, xb = int(max(0, x1 - PAD_X * bh)), int(min(w, np.ceil(x2 + PAD_X * bh)))
     ya, yb = int(max(0, y1 - PAD_Y * bh)), int(min(h, np.ceil(y2 + PAD_Y * bh)))
-    if xb - xa < 4 or yb - ya < 4:
+    if xb - xa < MIN_LINE_SIDE or yb - ya < MIN_LINE_SIDE:
         return None
     return card[ya:yb, xa:xb]
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cardlens.imageio import load_image
+from cardlens.imageio import load_image, to_bgr
+
+MIN_LINE_SIDE = 4  # a name line on a small rectified card can be 15 px tall: under a card's minimum
 
 
 def line_tensor(crop: object, height: int, width: int, color: str = "bgr", pad_to_width: bool = True) -> tuple[np.ndarray, int]:
     """``(1, 1, height, W)`` float32 and the width in pixels the text occupies before padding."""
-    img = load_image(crop, color=color)
+    img = to_bgr(crop, name="line crop", color=color, min_side=MIN_LINE_SIDE) if isinstance(crop, np.ndarray) \
+        else load_image(crop, color=color)
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY if color == "rgb" else cv2.COLOR_BGR2GRAY)
     h, w = gray.shape
     new_w = max(1, min(width, int(round(w * height / h))))
