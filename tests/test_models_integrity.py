@@ -308,3 +308,11 @@ def test_make_scan_reads_the_example_through_the_shipped_bundle_without_torch():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["card_found"] and result["number_accepted"] and result["number"]["masked"] is True
     assert result["number"]["value"] == "442620******8884"  # the example card, masked
+
+
+def test_shipped_int8_bundle_fits_the_size_budget():
+    """#6: the whole int8 pipeline (detector + field locator + recognizer) in at most 1.5 MB."""
+    manifest = json.loads((SHIPPED_BUNDLE / "manifest.json").read_text())
+    sizes = [(SHIPPED_BUNDLE / f["file"]).stat().st_size for f in manifest["files"]]
+    assert [f["role"] for f in manifest["files"]] == ["detector", "fields", "recognizer"]
+    assert sum(sizes) <= 1_500_000, sizes

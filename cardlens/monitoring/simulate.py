@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cardlens.monitoring.events import FieldConfidence, ModelVersion, SessionEvent, format_ts, new_session_id
 
-MODEL_NAMES = ("card-detector-t", "card-fields-t", "card-text-recognizer")
+MODEL_NAMES = ("card-detector-t", "card-fields-p", "card-text-recognizer")
 START = _dt.datetime(2025, 6, 2, 8, 0, tzinfo=_dt.UTC)
 
 
