@@ -7,6 +7,7 @@ the more probable card number wins.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -19,13 +20,11 @@ from cardlens.ocr.charset import EXPIRY_CHARS, NAME_CHARS, NUMBER_CHARS, allowed
 from cardlens.ocr.ctc import beam_search, greedy
 from cardlens.ocr.field_locator import FieldBox, FieldLocator
 from cardlens.ocr.fields import CardFields
-from cardlens.ocr.line_preprocess import MIN_LINE_SIDE
+from cardlens.ocr.line_crop import crop_line, tilt_from_groups
 from cardlens.ocr.number_decoding import NumberDecision, decide_number
 from cardlens.ocr.recognizer import TextRecognizer
 from cardlens.results import CardName, CardNumber
 
-# Crop margins around a field box, as the line set was cut (mean of its jitter), in box heights.
-PAD_X, PAD_Y = 0.3, 0.15
 # A date is taken only from a reading holding this share of the beams' probability: one further down
 # is a guess, and which guesses make the beam list flips with the runtime's rounding.
 MIN_DATE_SHARE = 0.05
@@ -37,6 +36,7 @@ class CardReading:
     decision: NumberDecision | None
     boxes: tuple[FieldBox, ...] = ()
     rotated: bool = False                  # read after turning the card by 180°
+    tilt: float = 0.0                      # radians the lines were straightened by (see line_crop)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -44,17 +44,6 @@ class CardReading:
 # on the synthetic (400) or real (55) sets is below it (0.5 would drop 2 correct synthetic ones), and a
 # wrong real one whose weakest character is 0.27 read I or L by a hair depending on the runtime
 MIN_NAME_CHAR_CONFIDENCE = 0.35
-
-
-def crop_line(card: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
-    h, w = card.shape[:2]
-    x1, y1, x2, y2 = box
-    bh = max(y2 - y1, 1.0)
-    xa, xb = int(max(0, x1 - PAD_X * bh)), int(min(w, np.ceil(x2 + PAD_X * bh)))
-    ya, yb = int(max(0, y1 - PAD_Y * bh)), int(min(h, np.ceil(y2 + PAD_Y * bh)))
-    if xb - xa < MIN_LINE_SIDE or yb - ya < MIN_LINE_SIDE:
-        return None
-    return card[ya:yb, xa:xb]
 
 
 def _rows(boxes: list[FieldBox]) -> list[list[FieldBox]]:
@@ -95,22 +84,26 @@ class CardReader:
     # ------------------------------------------------------------------ one orientation
     def _read_once(self, card: np.ndarray, rotated: bool) -> CardReading:
         boxes = self.locator.locate(card)
-        decision, notes = self._number(card, boxes)
-        expiry = self._expiry(card, [b for b in boxes if b.kind == "expiry"])
-        name = self._name(card, [b for b in boxes if b.kind == "name"])
+        tilt = card_tilt(boxes)
+        decision, notes = self._number(card, boxes, tilt)
+        expiry = self._expiry(card, [b for b in boxes if b.kind == "expiry"], tilt)
+        name = self._name(card, [b for b in boxes if b.kind == "name"], tilt)
         number = decision.number if decision else None
+        if tilt:
+            notes.insert(0, f"lines straightened by {math.degrees(tilt):.1f}°")
         if decision:
             notes.append(f"number: {decision.reason}")
-        return CardReading(CardFields(number, expiry, name), decision, tuple(boxes), rotated, tuple(notes))
+        return CardReading(CardFields(number, expiry, name), decision, tuple(boxes), rotated, tilt, tuple(notes))
 
-    def _beams(self, card: np.ndarray, box: FieldBox, chars: str):
-        crop = crop_line(card, box.box)
+    def _beams(self, card: np.ndarray, box: FieldBox, chars: str, tilt: float = 0.0, encloses: bool = True):
+        crop = crop_line(card, box.box, tilt, encloses)
         if crop is None:
             return None
         probs = self.recognizer.probabilities(crop)
         return beam_search(probs, allowed_classes(chars), beam=self.beam)
 
-    def _number(self, card: np.ndarray, boxes: list[FieldBox]) -> tuple[NumberDecision | None, list[str]]:
+    def _number(self, card: np.ndarray, boxes: list[FieldBox],
+                tilt: float = 0.0) -> tuple[NumberDecision | None, list[str]]:
         notes: list[str] = []
         lines = [b for b in boxes if b.kind == "number"]
         groups = [b for b in boxes if b.kind == "number_group"]
@@ -130,7 +123,9 @@ class CardReader:
             best_row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
             attempts.append(("number groups", best_row))
         for how, parts in attempts:
-            segments = [self._beams(card, p, NUMBER_CHARS) for p in parts]
+            # stacked groups are short and each on its own row: read level
+            turn = 0.0 if how == "stacked groups" else tilt
+            segments = [self._beams(card, p, NUMBER_CHARS, turn, encloses=how == "number line") for p in parts]
             if any(s is None or not s for s in segments):
                 continue
             decision = decide_number(segments, self.min_confidence, self.min_char_confidence)
@@ -143,9 +138,9 @@ class CardReader:
             notes.append("no number field found")
         return None, notes
 
-    def _expiry(self, card: np.ndarray, boxes: list[FieldBox]):
+    def _expiry(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
-            beams = self._beams(card, box, EXPIRY_CHARS)
+            beams = self._beams(card, box, EXPIRY_CHARS, tilt, encloses=False)
             if not beams:
                 continue
             total = sum(r.probability for r in beams) or 1.0
@@ -160,9 +155,9 @@ class CardReader:
                                            share * box.confidence, r.char_confidences[-len(found.text):])
         return None
 
-    def _name(self, card: np.ndarray, boxes: list[FieldBox]) -> CardName | None:
+    def _name(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0) -> CardName | None:
         for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
-            crop = crop_line(card, box.box)
+            crop = crop_line(card, box.box, tilt, encloses=False)
             if crop is None:
                 continue
             reading = greedy(self.recognizer.probabilities(crop), allowed_classes(NAME_CHARS))
@@ -190,6 +185,21 @@ def _extend_to_groups(line: FieldBox, groups: list[FieldBox]) -> FieldBox:
     box = (min(x1, *(g.box[0] for g in row)), min(y1, *(g.box[1] for g in row)),
            max(x2, *(g.box[2] for g in row)), max(y2, *(g.box[3] for g in row)))
     return FieldBox(line.kind, box, line.confidence)
+
+
+def card_tilt(boxes: list[FieldBox]) -> float:
+    """How far the rectified card is still turned (radians), from the digit groups of its number line
+    (the most confident line's row, or the best row of groups when no line was found); 0 when unknown."""
+    lines = [b for b in boxes if b.kind == "number"]
+    groups = [b for b in boxes if b.kind == "number_group"]
+    if not groups:
+        return 0.0
+    if lines:
+        line = max(lines, key=lambda b: b.confidence)
+        row = [g for g in groups if line.box[1] <= g.cy <= line.box[3]]
+    else:
+        row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
+    return tilt_from_groups(row)
 
 
 # How much better the card turned by 180° must read to overrule the detector's corner order.
@@ -222,11 +232,11 @@ class EasyOCRFieldReader(CardReader):
         self.try_rotated = try_rotated
         self.min_confidence, self.min_char_confidence, self.beam = 0.9, 0.0, 1
 
-    def _text(self, card, box, chars):
-        crop = crop_line(card, box.box)
+    def _text(self, card, box, chars, tilt=0.0, encloses=True):
+        crop = crop_line(card, box.box, tilt, encloses)
         return ("", 0.0) if crop is None else self.line_reader.read_line(crop, chars)
 
-    def _number(self, card, boxes):
+    def _number(self, card, boxes, tilt=0.0):
         from cardlens.cardrules import PAN_MAX_LENGTH, PAN_MIN_LENGTH
 
         notes = []
@@ -235,7 +245,7 @@ class EasyOCRFieldReader(CardReader):
         for how, parts in (("number line", lines[:1]), ("number groups", groups)):
             if not parts:
                 continue
-            read = [self._text(card, p, NUMBER_CHARS) for p in parts]
+            read = [self._text(card, p, NUMBER_CHARS, tilt if how == "number line" else 0.0) for p in parts]
             digits = "".join(ch for text, _ in read for ch in text if ch.isdigit())
             if PAN_MIN_LENGTH <= len(digits) <= PAN_MAX_LENGTH:
                 conf = min(c for _, c in read)
@@ -248,18 +258,18 @@ class EasyOCRFieldReader(CardReader):
                 return NumberDecision(number, accepted, reason, groups_read, 0.0), notes
         return None, notes
 
-    def _expiry(self, card, boxes):
+    def _expiry(self, card, boxes, tilt=0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
-            text, conf = self._text(card, box, EXPIRY_CHARS)
+            text, conf = self._text(card, box, EXPIRY_CHARS, tilt, encloses=False)
             found = parse_expiry(text)
             if found is not None:
                 return type(found)(found.month, found.year, found.text, found.label, found.expired,
                                    conf * box.confidence, (conf,) * len(found.text))
         return None
 
-    def _name(self, card, boxes):
+    def _name(self, card, boxes, tilt=0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
-            text, conf = self._text(card, box, NAME_CHARS)
+            text, conf = self._text(card, box, NAME_CHARS, tilt, encloses=False)
             value = normalize_name(text)
             if value:
                 return CardName(value, conf, (conf,) * len(value))
