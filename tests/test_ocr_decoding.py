@@ -76,6 +76,55 @@ def test_valid_but_unsure_reading_is_not_accepted():
     assert d.number.reveal() == VALID and d.number.valid and not d.accepted and "confidently" in d.reason
 
 
+def _unsure(digits: str, share: float, other: str) -> list[Reading]:
+    """``digits`` holding ``share`` of the beam, the rest split between ``other`` and a shorter reading."""
+    rest = (1 - share) / 2
+    return [Reading(digits, (0.9,) * len(digits), share), Reading(other, (0.9,) * len(other), rest),
+            Reading(other[:-1], (0.9,) * (len(other) - 1), rest)]
+
+
+def test_only_a_valid_reading_refused_for_its_share_alone_may_be_confirmed():
+    from cardlens.ocr.number_decoding import confirmable, confirmed
+
+    unsure = decide_number([_unsure(VALID, 0.6, INVALID)])
+    assert not unsure.accepted and confirmable(unsure)
+    ok = confirmed(unsure)
+    assert ok.accepted and "confirmed" in ok.reason and ok.number == unsure.number
+    assert not confirmable(decide_number([_unsure(VALID, 0.45, INVALID)]))     # under the floor (0.5)
+    assert not confirmable(decide_number([_unsure(INVALID, 0.8, VALID)]))     # fails Luhn: never
+    assert not confirmable(decide_number([_unsure(VALID, 0.95, INVALID)]))    # already accepted
+    shaky = decide_number([[Reading(VALID, (0.9,) * 15 + (0.3,), 0.7), Reading(INVALID, (0.9,) * 16, 0.3)]])
+    assert not confirmable(shaky)                                             # a character under 0.5
+
+
+@pytest.mark.parametrize(("line", "groups", "accepted"), [
+    ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1111"), True),     # the groups read the same digits
+    ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1117"), False),    # they disagree: refused
+    ((VALID, 0.7, INVALID), ("4111", "1111", "1111"), False),            # a group missing: refused
+    ((INVALID, 0.7, VALID), ("4111", "1111", "1111", "1112"), False),    # fails Luhn: as read, never accepted
+    ((VALID, 0.45, INVALID), ("4111", "1111", "1111", "1111"), False),   # too unsure to confirm
+])
+def test_an_unsure_number_line_is_accepted_only_when_its_groups_read_apart_agree(line, groups, accepted):
+    from cardlens.ocr.card_reader import CardReader
+    from cardlens.ocr.field_locator import FieldBox
+
+    reader = CardReader.__new__(CardReader)  # no models: the beams are given
+    reader.min_confidence, reader.min_char_confidence, reader.confirmed_min_confidence = 0.9, 0.5, 0.5
+    line_box = FieldBox("number", (20.0, 100.0, 420.0, 130.0), 0.9)
+    group_boxes = [FieldBox("number_group", (20.0 + 100 * i, 100.0, 110.0 + 100 * i, 130.0), 0.8)
+                   for i in range(len(groups))]
+    by_box = {line_box.box: _unsure(*line)}
+    by_box.update({b.box: [Reading(g, (0.95,) * 4, 1.0)] for b, g in zip(group_boxes, groups, strict=True)})
+
+    def beams(card, box, chars, *turn, **how):  # the line box comes back grown over its groups
+        return by_box[line_box.box if box.kind == "number" else box.box]
+
+    reader._beams = beams
+    decision, notes = reader._number(None, [line_box, *group_boxes])
+    assert decision.number.reveal() == line[0] and decision.accepted is accepted
+    assert ("confirmed" in decision.reason) is accepted
+
+
 def test_stacked_groups_combine_in_reading_order():
     segs = [beam_search(frames(g), allowed_classes(NUMBER_CHARS)) for g in ("4111", "1111", "1111", "1111")]
     d = decide_number(segs)
@@ -179,7 +228,7 @@ def test_expiry_is_not_taken_from_an_improbable_reading():
     box = FieldBox("expiry", (0.0, 0.0, 50.0, 10.0), 0.9)
 
     def beams(*texts_and_mass):
-        return lambda card, b, chars: [Reading(t, (0.9,) * len(t), p) for t, p in texts_and_mass]
+        return lambda card, b, chars, *turn, **how: [Reading(t, (0.9,) * len(t), p) for t, p in texts_and_mass]
 
     reader._beams = beams(("12/9", 0.80), ("12/5", 0.16), ("12/26", 0.04))  # the only date holds 4 %
     assert reader._expiry(None, [box]) is None

@@ -21,7 +21,13 @@ from cardlens.ocr.ctc import beam_search, greedy
 from cardlens.ocr.field_locator import FieldBox, FieldLocator
 from cardlens.ocr.fields import CardFields
 from cardlens.ocr.line_crop import crop_line, tilt_from_groups
-from cardlens.ocr.number_decoding import NumberDecision, decide_number
+from cardlens.ocr.number_decoding import (
+    CONFIRMED_MIN_CONFIDENCE,
+    NumberDecision,
+    confirmable,
+    confirmed,
+    decide_number,
+)
 from cardlens.ocr.recognizer import TextRecognizer
 from cardlens.results import CardName, CardNumber
 
@@ -73,6 +79,7 @@ class CardReader:
         self.beam = int(t.get("beam", 16))
         self.min_confidence = float(t.get("number_min_confidence", 0.9))
         self.min_char_confidence = float(t.get("number_min_char_confidence", 0.5))
+        self.confirmed_min_confidence = float(t.get("number_confirmed_min_confidence", CONFIRMED_MIN_CONFIDENCE))
 
     def read_card(self, card: np.ndarray) -> CardReading:
         first = self._read_once(card, rotated=False)
@@ -131,12 +138,31 @@ class CardReader:
             decision = decide_number(segments, self.min_confidence, self.min_char_confidence)
             if decision is not None:
                 notes.append(f"number read from the {how}")
+                if how == "number line" and groups and not stacked:
+                    decision = self._confirm_by_groups(card, decision, groups, line, tilt)
                 return decision, notes
             digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
             notes.append(f"the {how} read as {digits} digits: not a card number")
         if not lines and not groups:
             notes.append("no number field found")
         return None, notes
+
+    def _confirm_by_groups(self, card: np.ndarray, decision: NumberDecision, groups: list[FieldBox],
+                           line: FieldBox, tilt: float) -> NumberDecision:
+        """A second look for a valid line reading that fell short of ``min_confidence`` only: its digit
+        groups read apart (other crops, other context) must give the same digits."""
+        if not confirmable(decision, self.confirmed_min_confidence, self.min_char_confidence):
+            return decision
+        row = [g for g in groups if line.box[1] <= g.cy <= line.box[3]]
+        if len(row) < 2:
+            return decision
+        segments = [self._beams(card, g, NUMBER_CHARS, tilt, encloses=False) for g in sorted(row, key=lambda g: g.box[0])]
+        if any(not s for s in segments):
+            return decision
+        second = decide_number(segments, 0.0, 0.0)
+        if second is None or second.number.reveal() != decision.number.reveal():
+            return decision
+        return confirmed(decision)
 
     def _expiry(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:

@@ -7,6 +7,12 @@ reading: its share of the beam's probability is at least ``min_confidence`` and 
 ``min_char_confidence``. A valid reading that is merely close to an invalid top reading is never
 substituted for it: on a specimen card that prints a Luhn-failing number, that substitution would be
 a false accept, the worst error a card scanner can make.
+
+A valid reading holding between ``CONFIRMED_MIN_CONFIDENCE`` and ``min_confidence`` of the beam may be
+accepted on a second look: the same digits read again from other crops of the same card (the reader
+reads the number line's digit groups apart, :func:`confirmed`). Measured on synthetic scans (s52, 391
+numbers): it accepts 16 more correct numbers, and of the 16 misreads in that confidence band 3 are read
+the same way twice — each of those would still have to pass Luhn by chance to be accepted.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ class NumberDecision:
     def __repr__(self) -> str:
         return (f"NumberDecision({self.number!r}, accepted={self.accepted}, reason={self.reason!r}, "
                 f"groups={self.groups})")
+
+
+CONFIRMED_MIN_CONFIDENCE = 0.5
 
 
 def _valid(digits: str) -> bool:
@@ -85,3 +94,18 @@ def decide_number(segments: list[list[Reading]], min_confidence: float = 0.9,
     else:
         return NumberDecision(number, True, "valid and confidently read", groups, alt)
     return NumberDecision(number, False, reason, groups, alt)
+
+
+def confirmable(decision: NumberDecision, floor: float = CONFIRMED_MIN_CONFIDENCE,
+                min_char_confidence: float = 0.5) -> bool:
+    """A valid reading refused only for holding under ``min_confidence`` of the beam, but at least ``floor``
+    of it, and no character under ``min_char_confidence``: one a second reading may confirm."""
+    n = decision.number
+    return (not decision.accepted and n.valid and n.confidence >= floor
+            and min(n.char_confidences, default=0.0) >= min_char_confidence)
+
+
+def confirmed(decision: NumberDecision) -> NumberDecision:
+    """``decision`` accepted: a second, independent reading gave the same digits."""
+    return NumberDecision(decision.number, True, "valid; confirmed by reading its digit groups apart",
+                          decision.groups, decision.valid_alternative)
