@@ -8,11 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardlens.benchmarks.budgets import (Anchor, DeviceClass, device_classes, load_catalog, load_device_results,
-                                         verdict)
+from cardlens.benchmarks.budgets import (
+    Anchor,
+    DeviceClass,
+    device_classes,
+    load_catalog,
+    load_device_results,
+    verdict,
+)
 from cardlens.benchmarks.environment import collect_environment
-from cardlens.benchmarks.estimate import (MEM_EFF, RATIO_SPREAD, HostProfile, estimate_class, estimate_ratio,
-                                          estimate_roofline)
+from cardlens.benchmarks.estimate import (
+    MEM_EFF,
+    RATIO_SPREAD,
+    HostProfile,
+    estimate_class,
+    estimate_ratio,
+    estimate_roofline,
+)
 from cardlens.benchmarks.stats import latency_stats, percentile, repeat_cv
 from cardlens.errors import UsageError
 

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from cardlens import __version__
 from cardlens.cli import SUBCOMMANDS, main

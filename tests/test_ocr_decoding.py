@@ -120,7 +120,7 @@ def test_an_unsure_number_line_is_accepted_only_when_its_groups_read_apart_agree
         return by_box[line_box.box if box.kind == "number" else box.box]
 
     reader._beams = beams
-    decision, notes = reader._number(None, [line_box, *group_boxes])
+    decision, notes = reader._number(np.zeros((540, 856, 3), np.uint8), [line_box, *group_boxes])
     assert decision.number.reveal() == line[0] and decision.accepted is accepted
     assert ("confirmed" in decision.reason) is accepted
 
@@ -235,3 +235,27 @@ def test_expiry_is_not_taken_from_an_improbable_reading():
     reader._beams = beams(("12/9", 0.80), ("12/26", 0.20))
     found = reader._expiry(None, [box])
     assert str(found) == "12/26" and found.confidence == pytest.approx(0.2 * 0.9)
+
+
+def test_a_stacked_number_whose_box_holds_a_row_more_than_was_read_is_refused():
+    from cardlens.ocr.card_reader import _check_stacked_rows
+    from cardlens.ocr.field_locator import FieldBox
+    from cardlens.ocr.number_decoding import NumberDecision
+    from cardlens.results import CardNumber
+
+    decision = NumberDecision(CardNumber.from_digits(VALID, 0.99, (0.99,) * 16), True, "valid", (4, 4, 4, 4), 0.0)
+    rows = [[FieldBox("number_group", (10, 50 + 48 * i, 150, 94 + 48 * i), 0.8)] for i in range(4)]
+    box = FieldBox("number", (8, 46, 152, 242), 0.8)           # four rows and their margins
+    assert _check_stacked_rows(decision, box, rows) is decision
+    refused = _check_stacked_rows(decision, box, rows[1:])     # the top row not found
+    assert not refused.accepted and "more rows" in refused.reason
+
+
+def test_the_name_alphabet_is_what_the_name_rules_keep():
+    """The reader once could not output '/', so every SURNAME/GIVEN name came back joined or with an A."""
+    from cardlens.cardrules.names import NAME_CHARSET
+    from cardlens.ocr.charset import CHARSET, NAME_CHARS
+
+    assert set(NAME_CHARS) == set(NAME_CHARSET) and set(NAME_CHARS) <= set(CHARSET)
+    p = frames("SMITH/JOHN")
+    assert greedy(p, allowed_classes(NAME_CHARS)).text == "SMITH/JOHN"

@@ -43,7 +43,7 @@ CONTRACT = {
         "input": "the rectified card, same letterbox as the detector",
         "output": "raw (1, 8, N): cx, cy, w, h in input px, 4 class scores (number, number_group, expiry, name)",
         "post": "score ≥ thresholds.conf, NMS per class; crop each field with margins 0.3 × box height left/right "
-                "and 0.15 × box height above/below; when the number line's digit groups show the card still "
+                "(0.6 for the expiry) and 0.15 × box height above/below; when the number line's digit groups show the card still "
                 "turned (least-squares slope of the group centres, 0.008–0.35 rad), crop every line along that "
                 "slope and level (the number line's box, grown over its groups, narrowed to the text band: "
                 "cardlens.ocr.line_crop)",
@@ -57,7 +57,7 @@ CONTRACT = {
                 "holds ≥ 0.9 of the beam's probability and no character is below 0.5 (or ≥ 0.5 of it when its "
                 "digit groups, read apart, give the same digits) — never replaced by a "
                 "different valid reading; expiry: the most probable reading that parses as MM/YY with month "
-                "01–12; name: greedy over A–Z space ' - .",
+                "01–12; name: greedy over A–Z space ' - . /",
     },
 }
 

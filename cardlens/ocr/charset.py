@@ -7,7 +7,7 @@ BLANK = 0
 DIGITS = "0123456789"
 NUMBER_CHARS = DIGITS + " "
 EXPIRY_CHARS = DIGITS + "/-. "
-NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ '-."
+NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ '-./"  # as cardlens.cardrules.names keeps them (SURNAME/GIVEN)
 
 
 def class_of(char: str) -> int:

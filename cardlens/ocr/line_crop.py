@@ -29,7 +29,7 @@ MAX_TILT = 0.35
 
 
 def crop_line(card: np.ndarray, box: tuple[float, float, float, float], tilt: float = 0.0,
-              encloses: bool = True) -> np.ndarray | None:
+              encloses: bool = True, pad_x: float = PAD_X) -> np.ndarray | None:
     """The crop of one text line: ``box`` (xyxy, card pixels) with the line set's margins. With ``tilt``
     (radians, the text's slope dy/dx as an angle) the crop follows the line and comes back level; a box
     that ``encloses`` the turned line (the number line grown over its digit groups) is narrowed to the
@@ -40,14 +40,14 @@ def crop_line(card: np.ndarray, box: tuple[float, float, float, float], tilt: fl
     (their boxes hug the text, they do not enclose its turn); cropping them turned at full height
     gained 6."""
     if abs(tilt) < MIN_TILT or abs(tilt) > MAX_TILT:
-        return _axis_crop(card, box)
+        return _axis_crop(card, box, pad_x)
     x1, y1, x2, y2 = box
     w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
     cos, sin = math.cos(tilt), math.sin(tilt)
     # a line of thickness t turned by the tilt spans about t + w·|tan| vertically: keep t
     text_h = max(h - w * abs(sin / cos), 0.5 * h) if encloses else h
     length = w / cos
-    out_w = int(round(length + 2 * PAD_X * text_h))
+    out_w = int(round(length + 2 * pad_x * text_h))
     out_h = int(round(text_h + 2 * PAD_Y * text_h))
     if out_w < MIN_LINE_SIDE or out_h < MIN_LINE_SIDE:
         return None
@@ -59,11 +59,11 @@ def crop_line(card: np.ndarray, box: tuple[float, float, float, float], tilt: fl
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def _axis_crop(card: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+def _axis_crop(card: np.ndarray, box: tuple[float, float, float, float], pad_x: float = PAD_X) -> np.ndarray | None:
     h, w = card.shape[:2]
     x1, y1, x2, y2 = box
     bh = max(y2 - y1, 1.0)
-    xa, xb = int(max(0, x1 - PAD_X * bh)), int(min(w, np.ceil(x2 + PAD_X * bh)))
+    xa, xb = int(max(0, x1 - pad_x * bh)), int(min(w, np.ceil(x2 + pad_x * bh)))
     ya, yb = int(max(0, y1 - PAD_Y * bh)), int(min(h, np.ceil(y2 + PAD_Y * bh)))
     if xb - xa < MIN_LINE_SIDE or yb - ya < MIN_LINE_SIDE:
         return None
