@@ -207,6 +207,9 @@ def test_a_turned_card_must_read_clearly_better_to_overrule_the_detectors_orient
     assert _score(upright) > _score(turned)
     # a card that really is upside down: the upright reading finds nothing, the turned one the whole card
     assert _score(reading("", 0, None, None, False)) < _score(reading("4000123456789017", 0.6, "12/20", "A B", True))
+    # a card without a number: the turned card's texture reads as digits at low confidence, no evidence
+    assert _score(reading("", 0, "07/26", "A B", False)) > _score(reading("0690068601681006", 0.15, None, None, True))
+    assert _score(reading("", 0, None, None, False)) >= _score(reading("0690068601681006", 0.2, None, "LLSE", True))
     # equal evidence keeps the detector's orientation
     assert _score(reading("4000123456789017", 0.5, None, None, False)) > _score(
         reading("4000123456789017", 0.5, None, None, True))

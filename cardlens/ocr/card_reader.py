@@ -248,13 +248,20 @@ def _check_stacked_rows(decision: NumberDecision, box: FieldBox, rows: list[list
 
 # How much better the card turned by 180° must read to overrule the detector's corner order.
 ROTATION_MARGIN = 0.25
+# A number read from the turned card under this confidence is no evidence for the turn: cards without a
+# number (backs, no-number designs) read turned as 12–19 digits of texture at 0.01–0.22 (synthetic s52:
+# 28 such cards were turned and given a made-up number and name; the one real card a turn rescues reads
+# at 0.97). The upright reading keeps any number as evidence: the detector's order is the prior.
+MIN_TURNED_NUMBER_CONFIDENCE = 0.3
 
 
 def _score(reading: CardReading) -> float:
     """How convincingly one orientation reads as a card: a card number (and its confidence), plus a
     date and a name found. Upside-down digits also read as digits (0, 1, 8 and 6/9 survive a turn), so
     the number alone does not decide; the upright reading gets ``ROTATION_MARGIN`` as the detector's prior."""
-    score = 1.0 + reading.decision.number.confidence if reading.decision is not None else 0.0
+    d = reading.decision
+    floor = MIN_TURNED_NUMBER_CONFIDENCE if reading.rotated else 0.0
+    score = 1.0 + d.number.confidence if d is not None and d.number.confidence >= floor else 0.0
     score += 0.5 * (reading.fields.expiry is not None) + 0.25 * (reading.fields.name is not None)
     return score if reading.rotated else score + ROTATION_MARGIN
 
