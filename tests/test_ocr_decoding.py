@@ -262,3 +262,18 @@ def test_the_name_alphabet_is_what_the_name_rules_keep():
     assert set(NAME_CHARS) == set(NAME_CHARSET) and set(NAME_CHARS) <= set(CHARSET)
     p = frames("SMITH/JOHN")
     assert greedy(p, allowed_classes(NAME_CHARS)).text == "SMITH/JOHN"
+
+
+@pytest.mark.parametrize(("box", "accepted"), [((60.0, 300.0, 780.0, 340.0), True),
+                                               ((0.0, 300.0, 700.0, 340.0), False),     # cut at the left edge
+                                               ((120.0, 300.0, 852.0, 340.0), False)])  # runs off the right one
+def test_a_number_whose_box_touches_the_cards_edge_is_refused(box, accepted):
+    from cardlens.ocr.card_reader import _check_inside_card
+    from cardlens.ocr.field_locator import FieldBox
+    from cardlens.ocr.number_decoding import NumberDecision
+    from cardlens.results import CardNumber
+
+    decision = NumberDecision(CardNumber.from_digits(VALID, 0.99, (0.99,) * 16), True, "valid", (4, 4, 4, 4), 0.0)
+    out = _check_inside_card(decision, [FieldBox("number", box, 0.9)], 856)
+    assert out.accepted is accepted and out.number == decision.number
+    assert accepted or "edge" in out.reason

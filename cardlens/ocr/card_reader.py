@@ -147,6 +147,8 @@ class CardReader:
                     decision = self._confirm_by_groups(card, decision, groups, line, tilt)
                 if how == "stacked groups" and decision.accepted and line is not None:
                     decision = _check_stacked_rows(decision, line, rows)
+                if decision.accepted:
+                    decision = _check_inside_card(decision, parts, card.shape[1])
                 return decision, notes
             digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
             notes.append(f"the {how} read as {digits} digits: not a card number")
@@ -233,6 +235,22 @@ def card_tilt(boxes: list[FieldBox]) -> float:
     else:
         row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
     return tilt_from_groups(row)
+
+
+# A number box this close (share of the card's width) to the rectified card's left or right edge
+# runs off it: the corners cut the card, and digits past the cut are not in the reading.
+CARD_EDGE_MARGIN = 0.01
+
+
+def _check_inside_card(decision: NumberDecision, parts: list[FieldBox], card_width: int) -> NumberDecision:
+    """Refuse a number whose boxes touch the card's left or right edge: on a card the detector cut,
+    the digits left can pass Luhn by chance (measured: 14 of 16 digits read at 0.99 on a synthetic
+    scan whose card was cut through its number)."""
+    margin = CARD_EDGE_MARGIN * card_width
+    if min(p.box[0] for p in parts) > margin and max(p.box[2] for p in parts) < card_width - margin:
+        return decision
+    return NumberDecision(decision.number, False, "the number runs off the card's edge: digits may be missing",
+                          decision.groups, decision.valid_alternative)
 
 
 def _check_stacked_rows(decision: NumberDecision, box: FieldBox, rows: list[list[FieldBox]]) -> NumberDecision:
