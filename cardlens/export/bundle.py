@@ -55,8 +55,8 @@ CONTRACT = {
         "post": "softmax; number lines: CTC prefix beam search (beam 16) over digits and space; the top reading is "
                 "the number as read; it is accepted only if it passes Luhn, matches a brand's length and prefix, "
                 "holds ≥ 0.9 of the beam's probability and no character is below 0.5 (or ≥ 0.5 of it when its "
-                "digit groups, read apart, give the same digits), and never when its boxes touch the card's "
-                "left or right edge (1 % of its width) or a stacked number's box holds more rows than were "
+                "digit groups, read apart, give the same digits), and never when it is under 16 digits and its boxes "
+                "touch the card's left or right edge (1 % of its width) or a stacked number's box holds more rows than were "
                 "read — never replaced by a different valid reading; expiry: the most probable reading that parses as MM/YY with month "
                 "01–12; name: greedy over A–Z space ' - . /",
     },

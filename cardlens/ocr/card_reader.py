@@ -147,7 +147,7 @@ class CardReader:
                     decision = self._confirm_by_groups(card, decision, groups, line, tilt)
                 if how == "stacked groups" and decision.accepted and line is not None:
                     decision = _check_stacked_rows(decision, line, rows)
-                if decision.accepted:
+                if decision.accepted and len(decision.number) < SHORT_PAN:
                     decision = _check_inside_card(decision, parts, card.shape[1])
                 return decision, notes
             digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
@@ -240,6 +240,10 @@ def card_tilt(boxes: list[FieldBox]) -> float:
 # A number box this close (share of the card's width) to the rectified card's left or right edge
 # runs off it: the corners cut the card, and digits past the cut are not in the reading.
 CARD_EDGE_MARGIN = 0.01
+# ... checked for numbers shorter than this: a cut 16-digit number leaves a 12–15-digit reading, which
+# brands issue (Maestro, Amex, Diners); refusing every edge-touching number cost 1.6 points of validated
+# PAN on synthetic s52 (5 of 312 correct numbers)
+SHORT_PAN = 16
 
 
 def _check_inside_card(decision: NumberDecision, parts: list[FieldBox], card_width: int) -> NumberDecision:
