@@ -27,6 +27,7 @@ from cardlens.ocr.number_decoding import (
     confirmable,
     confirmed,
     decide_number,
+    refused,
 )
 from cardlens.ocr.recognizer import TextRecognizer
 from cardlens.results import CardName, CardNumber
@@ -162,7 +163,7 @@ class CardReader:
         groups read apart (other crops, other context) must give the same digits."""
         if not confirmable(decision, self.confirmed_min_confidence, self.min_char_confidence):
             return decision
-        row = [g for g in groups if line.box[1] <= g.cy <= line.box[3]]
+        row = _on_line(line, groups)
         if len(row) < 2:
             return decision
         segments = [self._beams(card, g, NUMBER_CHARS, tilt, encloses=False) for g in sorted(row, key=lambda g: g.box[0])]
@@ -212,14 +213,19 @@ def _date_tail(text: str) -> str:
 def _extend_to_groups(line: FieldBox, groups: list[FieldBox]) -> FieldBox:
     """The number line box grown to cover the digit groups found on its row: on real cards the line
     box alone sometimes stops short of the last digits or clips their tops."""
-    row = [g for g in groups if line.box[1] <= g.cy <= line.box[3] and g.box[0] < line.box[2] + 2 * g.height
-           and g.box[2] > line.box[0] - 2 * g.height]
+    row = [g for g in _on_line(line, groups)
+           if g.box[0] < line.box[2] + 2 * g.height and g.box[2] > line.box[0] - 2 * g.height]
     if not row:
         return line
     x1, y1, x2, y2 = line.box
     box = (min(x1, *(g.box[0] for g in row)), min(y1, *(g.box[1] for g in row)),
            max(x2, *(g.box[2] for g in row)), max(y2, *(g.box[3] for g in row)))
     return FieldBox(line.kind, box, line.confidence)
+
+
+def _on_line(line: FieldBox, groups: list[FieldBox]) -> list[FieldBox]:
+    """The digit groups whose centre lies within the number line's height."""
+    return [g for g in groups if line.box[1] <= g.cy <= line.box[3]]
 
 
 def card_tilt(boxes: list[FieldBox]) -> float:
@@ -230,8 +236,7 @@ def card_tilt(boxes: list[FieldBox]) -> float:
     if not groups:
         return 0.0
     if lines:
-        line = max(lines, key=lambda b: b.confidence)
-        row = [g for g in groups if line.box[1] <= g.cy <= line.box[3]]
+        row = _on_line(max(lines, key=lambda b: b.confidence), groups)
     else:
         row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
     return tilt_from_groups(row)
@@ -253,8 +258,7 @@ def _check_inside_card(decision: NumberDecision, parts: list[FieldBox], card_wid
     margin = CARD_EDGE_MARGIN * card_width
     if min(p.box[0] for p in parts) > margin and max(p.box[2] for p in parts) < card_width - margin:
         return decision
-    return NumberDecision(decision.number, False, "the number runs off the card's edge: digits may be missing",
-                          decision.groups, decision.valid_alternative)
+    return refused(decision, "the number runs off the card's edge: digits may be missing")
 
 
 def _check_stacked_rows(decision: NumberDecision, box: FieldBox, rows: list[list[FieldBox]]) -> NumberDecision:
@@ -264,8 +268,7 @@ def _check_stacked_rows(decision: NumberDecision, box: FieldBox, rows: list[list
     pitch = float(np.median(np.diff(centres))) if len(centres) >= 2 else 0.0
     if pitch <= 0 or box.height / pitch < len(rows) + 0.75:
         return decision
-    return NumberDecision(decision.number, False, "the number box holds more rows than were read: "
-                          "digits may be missing", decision.groups, decision.valid_alternative)
+    return refused(decision, "the number box holds more rows than were read: digits may be missing")
 
 
 # How much better the card turned by 180° must read to overrule the detector's corner order.

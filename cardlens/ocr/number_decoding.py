@@ -18,7 +18,7 @@ the same way twice — each of those would still have to pass Luhn by chance to 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cardlens.cardrules import PAN_MAX_LENGTH, PAN_MIN_LENGTH, identify_brand, luhn_valid
 from cardlens.ocr.ctc import Reading
@@ -107,5 +107,9 @@ def confirmable(decision: NumberDecision, floor: float = CONFIRMED_MIN_CONFIDENC
 
 def confirmed(decision: NumberDecision) -> NumberDecision:
     """``decision`` accepted: a second, independent reading gave the same digits."""
-    return NumberDecision(decision.number, True, "valid; confirmed by reading its digit groups apart",
-                          decision.groups, decision.valid_alternative)
+    return replace(decision, accepted=True, reason="valid; confirmed by reading its digit groups apart")
+
+
+def refused(decision: NumberDecision, reason: str) -> NumberDecision:
+    """``decision`` not accepted, for ``reason`` (the number itself stays as read)."""
+    return replace(decision, accepted=False, reason=reason)
