@@ -62,6 +62,28 @@ def test_onnx_int8_is_smaller_than_fp32(tmp_path_factory, inputs_cache):
     assert sizes["int8"] < 0.6 * sizes["fp32"]
 
 
+def test_onnx_int8_is_static_for_detector_and_recognizer_weight_only_for_fields(tmp_path_factory, inputs_cache):
+    from pathlib import Path
+
+    import onnx
+    from onnx import numpy_helper
+
+    need("onnx")
+    result = _bundle(tmp_path_factory, inputs_cache, "onnx", "int8")
+    for m in result.models:
+        model = onnx.load(str(Path(result.folder) / m.file))
+        ops = [n.op_type for n in model.graph.node]
+        inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        conv_weights = [n.input[1] for n in model.graph.node if n.op_type == "Conv"]
+        dequantized = {n.output[0]: inits.get(n.input[0]) for n in model.graph.node if n.op_type == "DequantizeLinear"}
+        # every convolution weight but the tiny ones (< 256 values) is stored int8, however it is computed
+        big = [w for w in conv_weights if w in dequantized or inits[w].size >= 256]
+        assert len(big) > 0.75 * len(conv_weights), m.role
+        assert all(dequantized.get(w) is not None and dequantized[w].dtype == np.int8 for w in big), m.role
+        static = "QuantizeLinear" in ops  # activations quantized: calibrated static int8
+        assert static == (m.role != "fields"), m.role
+
+
 def test_tflite_fp32_bundle_matches_torch(tmp_path_factory, inputs_cache):
     from pathlib import Path
 

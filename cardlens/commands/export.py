@@ -23,6 +23,9 @@ def register(subparsers) -> None:
                    help="task accuracy per bundle on: 'synthetic' (a generated scan set), 'realcards' "
                         "(../shared/realcards-dev when present), both (default) or 'none'")
     p.add_argument("--synthetic-n", type=int, default=60, help="images in the synthetic accuracy set")
+    p.add_argument("--synthetic-data", default=None,
+                   help="an existing labelled scan set (`cardlens synth scans`) to use as the synthetic accuracy "
+                        "set instead of generating one; a paired delta of a point needs ~1,000 Luhn numbers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -42,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if "synthetic" in wanted:
         from cardlens.synth import write_scan_set
 
-        syn = out / "_accuracy-synthetic"
+        syn = Path(args.synthetic_data) if args.synthetic_data else out / "_accuracy-synthetic"
+        if args.synthetic_data and not (syn / "labels.jsonl").is_file():
+            from cardlens.errors import CardlensError
+
+            raise CardlensError(f"{syn} has no labels.jsonl: make one with `cardlens synth scans --out {syn}`")
         if not (syn / "labels.jsonl").is_file():
             write_scan_set(syn, args.synthetic_n, seed=8303, workers=1, progress=False)
         datasets["synthetic"] = syn

@@ -12,8 +12,8 @@ def write_summary(out: Path, results: list, refused: list[dict], failed: list[di
     for r in results:
         sizes = {m.role: m.bytes for m in r.models}
         errs = [f"{m.role} {k} {v:.3g}" for m in r.models if m.parity for k, v in m.parity["max_abs"].items()]
-        acc = "; ".join(f"{d}: number exact {a.get('number_exact')}, FA {a.get('false_accepts')}"
-                        for d, a in r.accuracy.items()) or "not run (runtime unavailable here)"
+        acc = "; ".join(_accuracy(d, a) for d, a in r.accuracy.items()) or (
+            "not run (CoreML predicts on macOS only)" if r.name.startswith("coreml") else "not requested")
         lines.append(f"| `{r.name}` | {sum(sizes.values()) / 1e6:.2f} MB | {sizes.get('detector', 0) / 1e6:.2f} MB | "
                      f"{sizes.get('fields', 0) / 1e6:.2f} MB | {sizes.get('recognizer', 0) / 1e6:.2f} MB | "
                      f"{', '.join(errs) or 'structure only'} | {acc} |")
@@ -24,3 +24,10 @@ def write_summary(out: Path, results: list, refused: list[dict], failed: list[di
     path = Path(out) / "SUMMARY.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _accuracy(data: str, a: dict) -> str:
+    delta = (a.get("delta_vs_torch_fp32") or {}).get("pan_exact")
+    vs = "" if delta is None else f" ({delta * 100:+.1f} pts vs torch fp32)"
+    return (f"{data} ({a.get('images')}): PAN {a.get('pan_exact')}{vs}, number exact {a.get('number_exact')}, "
+            f"FA {a.get('false_accepts')}")

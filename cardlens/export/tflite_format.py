@@ -15,7 +15,8 @@ Per model (``FLOAT_SCOPES``, regexes over ai-edge-quantizer's op scopes = output
   concatenates box coordinates (0–320 px) and scores (0–1) into one tensor: under one int8 scale
   (measured: 1.41 px per step on the detector) every score becomes 0 or 1.41. The head's convolution
   weights are still stored int8 (weight-only: dequantized in the graph, float compute): detector
-  1.37 → 0.89 MB together with the short tensor names below (kept error 9.18 px / 0.109, within the gate).
+  1.37 → 0.89 MB together with dropping the tensor names (kept error 9.18 px / 0.109, within the
+  gate), then 0.79 MB with identical vectors stored once (``compact``).
 
 Calibration takes the true min/max over all calibration inputs (one ``Quantizer.calibrate`` call per
 input, merged with ``qsv_utils.min_max_update``): the default moving average (factor 0.95) lets the
@@ -88,6 +89,7 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
         _float16_weights(dest)
     elif precision != "fp32":
         raise ValueError(f"unknown precision {precision!r}")
+    compact(dest)
     return dest
 
 
@@ -121,7 +123,6 @@ def _quantize_int8(path: Path, role: str, calibration: list[np.ndarray]) -> None
         for name, qsv in qt.calibrate({key: [{input_name: x}]}, num_threads=1).items():
             ranges[name] = qsv_utils.min_max_update(ranges.get(name, {}), qsv)
     qt.quantize(ranges).export_model(str(path), overwrite=True)
-    short_tensor_names(path)
 
 
 def _float16_weights(path: Path) -> None:
@@ -134,21 +135,57 @@ def _float16_weights(path: Path) -> None:
     for op in (TFLOperationName.CONV_2D, TFLOperationName.DEPTHWISE_CONV_2D, TFLOperationName.FULLY_CONNECTED):
         qt.add_weight_only_config(regex=".*", operation_name=op, num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
     qt.quantize().export_model(str(path), overwrite=True)
-    short_tensor_names(path)
 
 
-def short_tensor_names(path: Path) -> None:
-    """Rename every tensor but the graph's inputs and outputs to a short id. LiteRT names a tensor
-    after the ops that made it (``…;…;`` scopes): 0.18 MB of the 1.37 MB int8 detector."""
+def compact(path: Path) -> None:
+    """Rewrite the flatbuffer in place without what the interpreter does not read, outputs unchanged.
+
+    - Internal tensor names are dropped (the graph's input and output names are the contract). LiteRT
+      names a tensor after the ops that made it (``…;…;`` scopes): 0.18 MB of the 1.37 MB int8 detector.
+    - Identical vectors are stored once: every per-channel quantized weight and bias carries an int64
+      zero-point vector, all zeros, and many tensors share a shape. A flatbuffer table refers to a
+      vector by offset, so tables may share one (the format's shared strings work the same way).
+      Measured on the int8 bundle: detector 0.89 → 0.79 MB, fields 0.36 → 0.30, recognizer 0.38 → 0.37.
+    """
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(str(path))
-    for g, subgraph in enumerate(model.subgraphs):
+    for subgraph in model.subgraphs:
         keep = set(subgraph.inputs) | set(subgraph.outputs)
         for i, tensor in enumerate(subgraph.tensors):
+            if tensor.shape is not None:  # numpy, so shapes go through the deduplicating vector path
+                tensor.shape = np.asarray(tensor.shape, dtype=np.int32)
             if i not in keep:
-                tensor.name = f"t{g}_{i}"
-    flatbuffer_utils.write_model(model, str(path))
+                tensor.name = b""
+    builder = _shared_vector_builder()(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(builder.Output())
+
+
+def _shared_vector_builder():
+    import flatbuffers
+
+    class SharedVectorBuilder(flatbuffers.Builder):
+        """A flatbuffers builder that writes each distinct numpy vector and string once."""
+
+        def __init__(self, size: int):
+            super().__init__(size)
+            self._vectors: dict = {}
+            self._strings: dict = {}
+
+        def CreateNumpyVector(self, x):  # noqa: N802  (flatbuffers' API)
+            key = (x.dtype.str, x.size, x.tobytes())
+            if key not in self._vectors:
+                self._vectors[key] = super().CreateNumpyVector(x)
+            return self._vectors[key]
+
+        def CreateString(self, s, *args, **kwargs):  # noqa: N802
+            key = s.encode() if isinstance(s, str) else bytes(s)
+            if key not in self._strings:
+                self._strings[key] = super().CreateString(s, *args, **kwargs)
+            return self._strings[key]
+
+    return SharedVectorBuilder
 
 
 def embed_spec(path: Path, spec: ModelSpec) -> None:
