@@ -344,3 +344,20 @@ def test_recognizer_int8_is_gated_on_changed_readings():
     assert ok.max_abs["lines_changed"] == pytest.approx(0.05) and "probs" not in ok.tolerance
     with pytest.raises(ToleranceError, match="lines_changed"):
         compare("recognizer", "int8", ("logits",), ("logits",), pairs[:9] + [(ref, changed)], "x")
+
+
+def test_eval_scan_runs_a_bundle_like_the_engines(capsys):
+    """`cardlens eval scan --bundle DIR`: the shipped ONNX int8 bundle scored on a labelled set beside the
+    torch engine, with the same report — it reads the example photo as torch does."""
+    from hardening_support import known_pan_scan_set
+
+    need("onnx")
+    data, _ = known_pan_scan_set()
+    assert main(["eval", "scan", "--data", str(data), "--bundle", "cardlens/models/bundles/onnx-int8", "--json",
+                 "--no-progress"]) == 0
+    torch_report, bundle_report = json.loads(capsys.readouterr().out)
+    assert bundle_report["engine"] == "onnx-int8" and torch_report["engine"] == "cardlens"
+    assert bundle_report["overall"]["images"] == torch_report["overall"]["images"] == 3
+    assert bundle_report["overall"]["false_accepts"] == 0
+    for report in (torch_report, bundle_report):  # the shipped models read the example photo exactly
+        assert "images/example.jpg" not in report["misread_files"], report["engine"]

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     sc.add_argument("--engines", default="cardlens",
                     help="comma-separated: cardlens, easyocr (on the rectified card), easyocr-full (whole image "
                          "+ Luhn regex baseline)")
+    sc.add_argument("--bundle", action="append", default=[], metavar="DIR",
+                    help="also scan with an exported bundle's models (cardlens export; ONNX or TFLite), "
+                         "reported as the bundle's name; repeatable")
     sc.add_argument("--limit", type=int, default=None)
     sc.add_argument("--json", action="store_true")
     sc.add_argument("--out", default=None, help="write OUT.json and OUT.md")
@@ -88,9 +91,14 @@ def run_scan(args: argparse.Namespace) -> int:
 
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
-    if unknown or not engines:
+    if unknown or not (engines or args.bundle):
         raise UsageError(f"unknown engine(s) {unknown}: choose from {', '.join(ENGINES)}")
     reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress) for e in engines]
+    if args.bundle:
+        from cardlens.export.bundle import bundle_scanner
+
+        reports += [evaluate_scans(args.data, Path(b).name, args.limit, scanner=bundle_scanner(Path(b)),
+                                   progress=not args.no_progress) for b in args.bundle]
     md = to_markdown(reports)
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(reports, indent=2) + "\n")
