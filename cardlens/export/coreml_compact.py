@@ -33,6 +33,10 @@ INLINE_BELOW = 128  # elements; a blob costs 64 header bytes, padding to 64 and 
 _WEIGHTS = "weight.bin"
 
 
+def _weights_dir(package: Path) -> Path:
+    return Path(package) / "Data" / "com.apple.CoreML" / "weights"
+
+
 def _storage():
     from coremltools import libmilstoragepython
 
@@ -65,7 +69,7 @@ def compact_package(path: Path, inline_below: int = INLINE_BELOW) -> None:
 
     path = Path(path)
     spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    old_weights = path / "Data" / "com.apple.CoreML" / "weights" / _WEIGHTS
+    old_weights = _weights_dir(path) / _WEIGHTS
     storage = _storage()
     reader = storage._BlobStorageReader(str(old_weights)) if old_weights.exists() else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,19 +80,21 @@ def compact_package(path: Path, inline_below: int = INLINE_BELOW) -> None:
             for block in fn.block_specializations.values():
                 for op in block.operations:
                     for key, value in op.attributes.items():
-                        if (op.type == "constexpr_affine_dequantize" and key == "zero_point"
-                                and value.HasField("immediateValue") and value.type.tensorType.rank == 1
-                                and not any(value.immediateValue.tensor.bytes.values)):
-                            zero = np.uint8(0) if value.type.tensorType.dataType == MIL_pb2.UINT8 else np.int8(0)
-                            value.CopyFrom(helper.create_scalar_value(zero))  # coremltools inlines < 10 elements
-                        if not value.HasField("blobFileValue"):
-                            continue
+                        zero_point = op.type == "constexpr_affine_dequantize" and key == "zero_point"
                         tensor_type = value.type.tensorType
                         shape = tuple(d.constant.size for d in tensor_type.dimensions)
-                        data = _read_blob(reader, MIL_pb2.DataType.Name(tensor_type.dataType),
-                                          value.blobFileValue.offset)[: int(np.prod(shape))].reshape(shape)
-                        if op.type == "constexpr_affine_dequantize" and key == "zero_point" and not data.any():
+                        if value.HasField("blobFileValue"):
+                            data = _read_blob(reader, MIL_pb2.DataType.Name(tensor_type.dataType),
+                                              value.blobFileValue.offset)[: int(np.prod(shape))].reshape(shape)
+                        elif zero_point and tensor_type.rank == 1:  # coremltools inlines under 10 elements
+                            dtype = np.uint8 if tensor_type.dataType == MIL_pb2.UINT8 else np.int8
+                            data = np.frombuffer(value.immediateValue.tensor.bytes.values, dtype)
+                        else:
+                            continue
+                        if zero_point and not data.any():
                             value.CopyFrom(helper.create_scalar_value(data.dtype.type(0)))
+                        elif not value.HasField("blobFileValue"):
+                            continue
                         elif data.size < inline_below:
                             value.CopyFrom(helper.create_tensor_value(data))
                         else:
@@ -146,8 +152,7 @@ def _program(path: Path):
     from coremltools.converters.mil.frontend.milproto import load as milproto
 
     spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    weights = Path(path) / "Data" / "com.apple.CoreML" / "weights"
-    return milproto.load(spec, spec.specificationVersion, file_weights_dir=str(weights))
+    return milproto.load(spec, spec.specificationVersion, file_weights_dir=str(_weights_dir(path)))
 
 
 def _const_value(var):

@@ -14,8 +14,8 @@ Per model (``FLOAT_SCOPES``, regexes over ai-edge-quantizer's op scopes = output
   pipeline through LiteRT, validated PAN against torch fp32 0.738: static int8 field locator 0.725
   (−1.3 points, number exact −1.2); weight-only 0.731 (−0.8); the recognizer weight-only as well
   0.732 (one card more, but 2 of 48 validation lines changed reading instead of 0), so it stays static.
-- detector (YOLO-pose), and the field locator before the change above: every op int8 except the stem (the first two
-  convolutions), the YOLO head module (its last convolutions and the anchor/stride decode) and the output
+- detector (YOLO-pose), and the field locator before the change above: every op int8 except the stem
+  (the first two convolutions), the YOLO head module (its last convolutions and the anchor/stride decode) and the output
   concatenation, which compute in float. A YOLO head
   concatenates box coordinates (0–320 px) and scores (0–1) into one tensor: under one int8 scale
   (measured: 1.41 px per step on the detector) every score becomes 0 or 1.41. The head's convolution
@@ -95,7 +95,7 @@ def export(source: Source, precision: str, dest: Path, calibration: list[np.ndar
     elif precision == "int8":
         _quantize_int8(dest, source.role, calibration)
     elif precision == "fp16":
-        _float16_weights(dest)
+        _weight_only(dest, num_bits=16)
     elif precision != "fp32":
         raise ValueError(f"unknown precision {precision!r}")
     compact(dest)
@@ -134,14 +134,9 @@ def _quantize_int8(path: Path, role: str, calibration: list[np.ndarray]) -> None
     qt.quantize(ranges).export_model(str(path), overwrite=True)
 
 
-def _float16_weights(path: Path) -> None:
-    """float16 weights in place (TFLite's float16 quantization); activations and I/O stay float32."""
-    _weight_only(path, num_bits=16)
-
-
 def _weight_only(path: Path, num_bits: int) -> None:
-    """Convolution and fully-connected weights stored in ``num_bits`` (16: float16; 8: int8 per output
-    channel) behind DEQUANTIZE, in place; every op computes in float32."""
+    """Convolution and fully-connected weights stored in ``num_bits`` (16: float16, TFLite's float16
+    quantization; 8: int8 per output channel) behind DEQUANTIZE, in place; every op computes in float32."""
     from ai_edge_quantizer import quantizer
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
     from ai_edge_quantizer.qtyping import TFLOperationName
