@@ -90,3 +90,48 @@ def test_cli_json_summary_and_no_full_pan_in_output(tmp_path, capsys):
 def test_cli_requires_out(bad):
     with pytest.raises(SystemExit):
         _parse(bad)
+
+
+def test_located_line_set_cuts_what_the_locator_finds_and_labels_it_with_the_printed_text(tmp_path):
+    from cardlens.synth.writers import rectified_card
+
+    args = _parse(["lines", "--out", str(tmp_path / "loc"), "--n", "6", "--seed", "4", "--crops", "located", "--json"])
+    assert args.func(args) == 0
+    rows = [json.loads(x) for x in (tmp_path / "loc" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in rows} >= {"number", "expiry", "name"}
+    for r in rows:
+        assert r["iou"] >= 0.5 and (tmp_path / "loc" / r["image"]).is_file()
+        printed = {text for kind, text, _b, _f in rectified_card(4, r["index"]).fields if kind == r["kind"]}
+        assert r["text"] in printed
+    # the same cards cut with jitter give other crops of the same fields
+    write_line_set(tmp_path / "jit", 6, seed=4, progress=False)
+    jit = [json.loads(x) for x in (tmp_path / "jit" / "manifest.jsonl").read_text().splitlines()]
+    assert {r["text"] for r in rows if r["kind"] == "name"} <= {r["text"] for r in jit if r["kind"] == "name"}
+    with pytest.raises(ValueError, match="crops"):
+        write_line_set(tmp_path / "bad", 1, crops="exact", progress=False)
+
+
+def test_reader_line_crops_are_the_crops_the_reader_reads():
+    from cardlens.ocr.card_reader import CardReader, reader_line_crops
+    from cardlens.synth.writers import rectified_card
+
+    reader = CardReader(threads=1)
+    card = np.ascontiguousarray(rectified_card(4, 1).image[:, :, ::-1])  # BGR, as the scanner passes it
+    boxes = reader.locator.locate(card)
+    crops = reader_line_crops(card, boxes)
+    kinds = [b.kind for b, _c in crops]
+    assert kinds.count("number") <= 1 and {"number", "expiry", "name"} <= set(kinds)
+    assert kinds.count("expiry") <= 3 and kinds.count("name") <= 2
+    for box, crop in crops:
+        assert crop.ndim == 3 and min(crop.shape[:2]) >= 4
+    # the name crop is the one the reader recognises: same probabilities, same reading
+    name_box, name_crop = next((b, c) for b, c in crops if b.kind == "name")
+    assert name_box is max((b for b in boxes if b.kind == "name"), key=lambda b: b.confidence)
+    from cardlens.cardrules import normalize_name
+    from cardlens.ocr.charset import NAME_CHARS, allowed_classes
+    from cardlens.ocr.ctc import greedy
+
+    reading = reader.read_card(card)
+    assert reading.fields.name is not None and not reading.rotated
+    got = greedy(reader.recognizer.probabilities(name_crop), allowed_classes(NAME_CHARS)).text
+    assert normalize_name(got) == reading.fields.name.value

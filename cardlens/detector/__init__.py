@@ -1,4 +1,5 @@
-"""Card localizer. Today: the classical contour baseline; the YOLO-pose detector lands with #4."""
+"""Card localizer: the YOLO-pose detector (`cardlens.detector.model.CardDetector`, the default) and the classical
+contour baseline it is measured against."""
 
 from cardlens.detector.contour import locate_card
 from cardlens.detector.types import CORNER_ORDER, CardDetection

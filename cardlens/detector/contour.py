@@ -1,5 +1,5 @@
-"""Classical card localizer (edges + quadrilateral fitting). A fallback until the learned detector
-ships, and a baseline it must beat. It cannot tell a card's design orientation, so it returns the
+"""Classical card localizer (edges + quadrilateral fitting): the baseline the learned detector
+must beat. It cannot tell a card's design orientation, so it returns the
 corners in image order (top-left first, clockwise)."""
 
 from __future__ import annotations

@@ -204,6 +204,34 @@ class CardReader:
         return None
 
 
+def reader_line_crops(card: np.ndarray, boxes: list[FieldBox]) -> list[tuple[FieldBox, np.ndarray]]:
+    """The line crops :class:`CardReader` cuts from ``card`` for ``boxes`` (its locator's output), each
+    with the box it was cut for: the most confident number line grown over its digit groups, every
+    digit group, the three most confident expiry and two most confident name boxes, straightened and
+    padded as the reader does. ``cardlens synth lines --crops located`` renders recognizer training
+    lines with it, so the recognizer learns the crops it will be given."""
+    tilt = card_tilt(boxes)
+    lines = [b for b in boxes if b.kind == "number"]
+    groups = [b for b in boxes if b.kind == "number_group"]
+    rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
+    line = max(lines, key=lambda b: b.confidence) if lines else None
+    group_h = float(np.median([g.height for g in groups])) if groups else 0.0
+    stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
+    wanted: list[tuple[FieldBox, float, bool, float]] = []  # box, turn, encloses, pad_x
+    if line is not None:
+        wanted.append((_extend_to_groups(line, groups), tilt, True, PAD_X))
+    wanted += [(g, 0.0 if stacked else tilt, False, PAD_X) for g in groups]
+    by_conf = sorted(boxes, key=lambda b: -b.confidence)
+    wanted += [(b, tilt, False, EXPIRY_PAD_X) for b in [b for b in by_conf if b.kind == "expiry"][:3]]
+    wanted += [(b, tilt, False, PAD_X) for b in [b for b in by_conf if b.kind == "name"][:2]]
+    out = []
+    for box, turn, encloses, pad_x in wanted:
+        crop = crop_line(card, box.box, turn, encloses, pad_x)
+        if crop is not None:
+            out.append((box, crop))
+    return out
+
+
 def _date_tail(text: str) -> str:
     """The trailing ``MM/YY`` of an expiry field's reading that has extra characters in front of it."""
     m = re.search(r"([0-9]{2}\s?/\s?[0-9]{2})\s*$", text)

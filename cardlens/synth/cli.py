@@ -25,6 +25,9 @@ def register(subparsers) -> argparse.ArgumentParser:
             s.add_argument("--card-scale", type=float, nargs=2, default=(0.6, 0.95), metavar=("MIN", "MAX"),
                            help="card size in the photo (share of the frame)")
             s.add_argument("--corner-error", type=float, default=0.012, help="corner noise (share of the diagonal)")
+            s.add_argument("--crops", choices=["jitter", "located"], default="jitter",
+                           help="jitter: printed field boxes with random margins; located: the boxes the shipped "
+                                "field locator finds, cut as the reader cuts them")
         if name == "detector":
             s.add_argument("--negatives", type=float, default=0.1)
         s.add_argument("--no-progress", action="store_true")
@@ -55,7 +58,7 @@ def run(args) -> int:
     elif cmd == "lines":
         res = synth.write_line_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
                                    progress=progress, scene_size=args.scene_size, card_scale=tuple(args.card_scale),
-                                   corner_error=args.corner_error)
+                                   corner_error=args.corner_error, crops=args.crops)
     elif cmd == "scans":
         res = synth.write_scan_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz, progress=progress)
     elif cmd == "preview":

@@ -259,17 +259,47 @@ def line_crops(rc: RectifiedCard, rng: np.random.Generator) -> list[tuple[str, s
     return out
 
 
+_LOCATORS: dict = {}  # one field locator per worker process (ONNX, 1 thread), loaded on first use
+
+
+def located_line_crops(rc: RectifiedCard, min_iou: float = 0.5) -> list[tuple[str, str, np.ndarray, dict]]:
+    """Text-line crops cut by the shipped field locator and the reader's own cropping
+    (:func:`cardlens.ocr.card_reader.reader_line_crops`), each labelled with the printed field it
+    overlaps (IoU ≥ ``min_iou``, same kind); located boxes that match no printed field are dropped."""
+    from cardlens.detector.postprocess import box_iou
+    from cardlens.ocr.card_reader import reader_line_crops
+    from cardlens.ocr.field_locator import FieldLocator
+
+    if "fields" not in _LOCATORS:
+        _LOCATORS["fields"] = FieldLocator.load(runtime="onnx", threads=1)
+    boxes = _LOCATORS["fields"].locate(rc.image, color="rgb")
+    out = []
+    for box, crop in reader_line_crops(rc.image, boxes):
+        truth = [(text, b) for kind, text, b, _f in rc.fields if kind == box.kind]
+        if not truth:
+            continue
+        ious = box_iou(np.asarray(box.box, dtype=np.float64), np.array([b for _t, b in truth], dtype=np.float64))
+        best = int(np.argmax(ious))
+        if ious[best] < min_iou:
+            continue
+        scale = LINE_HEIGHT / crop.shape[0]
+        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), LINE_HEIGHT), interpolation=cv2.INTER_AREA)
+        out.append((box.kind, truth[best][0], crop, {"iou": round(float(ious[best]), 3)}))
+    return out
+
+
 def _line_task(args):
-    out, seed, index, scene = args
+    out, seed, index, scene, crops = args
     rc = rectified_card(seed, index, **scene)
     rng = sample_rngs(seed, index, "lines")[0]
     spec = rc.sample.card.spec
     rows = []
-    for j, (kind, text, crop, _meta) in enumerate(line_crops(rc, rng)):
+    cut = located_line_crops(rc) if crops == "located" else line_crops(rc, rng)
+    for j, (kind, text, crop, meta) in enumerate(cut):
         rel = f"images/{index:07d}_{j}_{kind}.png"
         _imwrite(Path(out) / rel, crop)
         row = {"image": rel, "kind": kind, "text": text, "index": index, "print_style": spec.print_style,
-               "font": spec.number_font}
+               "font": spec.number_font, **meta}
         if kind in ("number", "number_group"):
             row.update(digits=text.replace(" ", ""), brand=spec.text.brand, luhn=spec.text.luhn_label)
         rows.append(row)
@@ -278,8 +308,11 @@ def _line_task(args):
 
 def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: float = 0.1,
                    progress: bool = True, scene_size: int = 960, card_scale: tuple[float, float] = (0.6, 0.95),
-                   corner_error: float = 0.012) -> WriteSummary:
+                   corner_error: float = 0.012, crops: str = "jitter") -> WriteSummary:
     """Recognizer set: ``images/*.png`` line crops and ``manifest.jsonl`` (one row per crop, with split).
+
+    ``crops="jitter"`` cuts each printed field's box with random margins; ``crops="located"`` cuts the
+    boxes the shipped field locator finds, the way the reader cuts them (see :func:`located_line_crops`).
 
     ``scene_size``/``card_scale``/``corner_error`` set the photograph the crops are cut from (see
     :func:`rectified_card`); the defaults give sharp crops, ``scene_size=640, card_scale=(0.35, 0.95),
@@ -289,7 +322,9 @@ def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: f
     _dirs(out, ["images"])
     val = _split(seed, n, val_fraction, "split")
     scene = {"scene_size": scene_size, "scale_range": tuple(card_scale), "corner_error": corner_error}
-    jobs = [(str(out), seed, i, scene) for i in range(n)]
+    if crops not in ("jitter", "located"):
+        raise ValueError(f"crops must be 'jitter' or 'located', not {crops!r}")
+    jobs = [(str(out), seed, i, scene, crops) for i in range(n)]
     rows = [r for rs in _run_pool(_line_task, jobs, workers, "synth lines", progress) for r in rs]
     manifest = out / "manifest.jsonl"
     with manifest.open("w") as fh:
