@@ -122,7 +122,7 @@ def test_reader_line_crops_are_the_crops_the_reader_reads():
     kinds = [b.kind for b, _c in crops]
     assert kinds.count("number") <= 1 and {"number", "expiry", "name"} <= set(kinds)
     assert kinds.count("expiry") <= 3 and kinds.count("name") <= 2
-    for box, crop in crops:
+    for _box, crop in crops:
         assert crop.ndim == 3 and min(crop.shape[:2]) >= 4
     # the name crop is the one the reader recognises: same probabilities, same reading
     name_box, name_crop = next((b, c) for b, c in crops if b.kind == "name")
