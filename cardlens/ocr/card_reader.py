@@ -70,6 +70,18 @@ def _rows(boxes: list[FieldBox]) -> list[list[FieldBox]]:
     return [sorted(r, key=lambda b: b.box[0]) for r in rows]
 
 
+def _number_layout(boxes: list[FieldBox]) -> tuple[FieldBox | None, list[FieldBox], list[list[FieldBox]], bool]:
+    """(most confident number line, digit groups, their rows, stacked): a number box about two
+    group-heights tall spans stacked "quick read" rows, which are read group by group."""
+    lines = [b for b in boxes if b.kind == "number"]
+    groups = [b for b in boxes if b.kind == "number_group"]
+    rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
+    line = max(lines, key=lambda b: b.confidence) if lines else None
+    group_h = float(np.median([g.height for g in groups])) if groups else 0.0
+    stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
+    return line, groups, rows, stacked
+
+
 class CardReader:
     """Reads number, expiry and name from a rectified card (BGR). Stateless between calls."""
 
@@ -118,13 +130,7 @@ class CardReader:
     def _number(self, card: np.ndarray, boxes: list[FieldBox],
                 tilt: float = 0.0) -> tuple[NumberDecision | None, list[str]]:
         notes: list[str] = []
-        lines = [b for b in boxes if b.kind == "number"]
-        groups = [b for b in boxes if b.kind == "number_group"]
-        rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
-        line = max(lines, key=lambda b: b.confidence) if lines else None
-        group_h = float(np.median([g.height for g in groups])) if groups else 0.0
-        # a number box about two group-heights tall spans stacked "quick read" rows: read it group by group
-        stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
+        line, groups, rows, stacked = _number_layout(boxes)
         if line is not None:
             line = _extend_to_groups(line, groups)
         attempts = []
@@ -153,7 +159,7 @@ class CardReader:
                 return decision, notes
             digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
             notes.append(f"the {how} read as {digits} digits: not a card number")
-        if not lines and not groups:
+        if line is None and not groups:
             notes.append("no number field found")
         return None, notes
 
@@ -211,12 +217,7 @@ def reader_line_crops(card: np.ndarray, boxes: list[FieldBox]) -> list[tuple[Fie
     padded as the reader does. ``cardlens synth lines --crops located`` renders recognizer training
     lines with it, so the recognizer learns the crops it will be given."""
     tilt = card_tilt(boxes)
-    lines = [b for b in boxes if b.kind == "number"]
-    groups = [b for b in boxes if b.kind == "number_group"]
-    rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
-    line = max(lines, key=lambda b: b.confidence) if lines else None
-    group_h = float(np.median([g.height for g in groups])) if groups else 0.0
-    stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
+    line, groups, _, stacked = _number_layout(boxes)
     wanted: list[tuple[FieldBox, float, bool, float]] = []  # box, turn, encloses, pad_x
     if line is not None:
         wanted.append((_extend_to_groups(line, groups), tilt, True, PAD_X))
