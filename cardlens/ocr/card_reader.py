@@ -39,6 +39,9 @@ MIN_DATE_SHARE = 0.05
 # trailing digit was cut off ("0/38" for 10/38). Measured on synthetic scans, expiry exact by margin:
 # 0.3 → 0.807, 0.45 → 0.833, 0.6 → 0.855, 0.75 → 0.844, 1.0 → 0.823 (s52, first 300); s51 0.813 → 0.820.
 EXPIRY_PAD_X = 0.6
+# how many located boxes of a kind are tried, most confident first
+EXPIRY_BOXES_TRIED = 3
+NAME_BOXES_TRIED = 2
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class CardReader:
         return confirmed(decision)
 
     def _expiry(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0):
-        for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:EXPIRY_BOXES_TRIED]:
             beams = self._beams(card, box, EXPIRY_CHARS, tilt, encloses=False, pad_x=EXPIRY_PAD_X)
             if not beams:
                 continue
@@ -198,7 +201,7 @@ class CardReader:
         return None
 
     def _name(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0) -> CardName | None:
-        for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:NAME_BOXES_TRIED]:
             crop = crop_line(card, box.box, tilt, encloses=False)
             if crop is None:
                 continue
@@ -223,8 +226,8 @@ def reader_line_crops(card: np.ndarray, boxes: list[FieldBox]) -> list[tuple[Fie
         wanted.append((_extend_to_groups(line, groups), tilt, True, PAD_X))
     wanted += [(g, 0.0 if stacked else tilt, False, PAD_X) for g in groups]
     by_conf = sorted(boxes, key=lambda b: -b.confidence)
-    wanted += [(b, tilt, False, EXPIRY_PAD_X) for b in [b for b in by_conf if b.kind == "expiry"][:3]]
-    wanted += [(b, tilt, False, PAD_X) for b in [b for b in by_conf if b.kind == "name"][:2]]
+    wanted += [(b, tilt, False, EXPIRY_PAD_X) for b in [b for b in by_conf if b.kind == "expiry"][:EXPIRY_BOXES_TRIED]]
+    wanted += [(b, tilt, False, PAD_X) for b in [b for b in by_conf if b.kind == "name"][:NAME_BOXES_TRIED]]
     out = []
     for box, turn, encloses, pad_x in wanted:
         crop = crop_line(card, box.box, turn, encloses, pad_x)
@@ -364,7 +367,7 @@ class EasyOCRFieldReader(CardReader):
         return None, notes
 
     def _expiry(self, card, boxes, tilt=0.0):
-        for box in sorted(boxes, key=lambda b: -b.confidence)[:3]:
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:EXPIRY_BOXES_TRIED]:
             text, conf = self._text(card, box, EXPIRY_CHARS, tilt, encloses=False, pad_x=EXPIRY_PAD_X)
             found = parse_expiry(text)
             if found is not None:
@@ -373,7 +376,7 @@ class EasyOCRFieldReader(CardReader):
         return None
 
     def _name(self, card, boxes, tilt=0.0):
-        for box in sorted(boxes, key=lambda b: -b.confidence)[:2]:
+        for box in sorted(boxes, key=lambda b: -b.confidence)[:NAME_BOXES_TRIED]:
             text, conf = self._text(card, box, NAME_CHARS, tilt, encloses=False)
             value = normalize_name(text)
             if value:

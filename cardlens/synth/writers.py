@@ -231,6 +231,11 @@ def write_field_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: 
 
 
 # ------------------------------------------------------------------ recognizer set
+def _to_line_height(crop: np.ndarray) -> np.ndarray:
+    scale = LINE_HEIGHT / crop.shape[0]
+    return cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), LINE_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
 def line_crops(rc: RectifiedCard, rng: np.random.Generator) -> list[tuple[str, str, np.ndarray, dict]]:
     """Text-line crops cut the way the pipeline will cut them, with jitter in the crop box."""
     h, w = rc.image.shape[:2]
@@ -252,10 +257,7 @@ def line_crops(rc: RectifiedCard, rng: np.random.Generator) -> list[tuple[str, s
         if box is None or bw < 4 or bh < 3:
             continue
         xa, ya, xb, yb = (int(round(v)) for v in box)
-        crop = rc.image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
-        scale = LINE_HEIGHT / crop.shape[0]
-        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), LINE_HEIGHT), interpolation=cv2.INTER_AREA)
-        out.append((kind, text, crop, {}))
+        out.append((kind, text, _to_line_height(rc.image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]), {}))
     return out
 
 
@@ -282,9 +284,7 @@ def located_line_crops(rc: RectifiedCard, min_iou: float = 0.5) -> list[tuple[st
         best = int(np.argmax(ious))
         if ious[best] < min_iou:
             continue
-        scale = LINE_HEIGHT / crop.shape[0]
-        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), LINE_HEIGHT), interpolation=cv2.INTER_AREA)
-        out.append((box.kind, truth[best][0], crop, {"iou": round(float(ious[best]), 3)}))
+        out.append((box.kind, truth[best][0], _to_line_height(crop), {"iou": round(float(ious[best]), 3)}))
     return out
 
 
