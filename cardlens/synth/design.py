@@ -13,7 +13,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from cardlens.synth.fonts import load_font
+from cardlens.synth.fonts import FACES_BY_KEY, load_font
+from cardlens.synth.stroke_font import StrokeFont, stroke_text_mask
 
 DESIGN_KINDS = ("solid", "gradient", "pattern", "photo")
 SCHEMES = ("dark", "light", "pastel", "vivid", "silver", "gold")
@@ -264,6 +265,11 @@ def _text_mask(text: str, font_key: str, size: int) -> tuple[np.ndarray, int, in
     from PIL import Image, ImageDraw
 
     font = load_font(font_key, size)
+    if isinstance(font, StrokeFont):
+        face = FACES_BY_KEY[font_key]
+        arr, x0, y0 = stroke_text_mask(text, font, lambda ch: _text_mask(ch, face.fallback, size))
+        arr.setflags(write=False)
+        return arr, x0, y0
     x0, y0, x1, y1 = font.getbbox(text, anchor="ls")
     w, h = max(1, x1 - x0), max(1, y1 - y0)
     im = Image.new("L", (w, h), 0)

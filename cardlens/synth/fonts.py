@@ -18,6 +18,8 @@ class FontFace:
     family: str
     mono: bool
     roles: tuple[str, ...]  # "emboss", "flat", "label", "brand", "print"
+    stroke: float = 0.0     # > 0: a drawn stroke face (``stroke_font``), this stroke width per cap height
+    fallback: str = ""      # the face a stroke face borrows the characters it lacks from
 
     @property
     def path(self) -> Path:
@@ -34,6 +36,10 @@ FACES: tuple[FontFace, ...] = (
     FontFace("liberation_sans_bold", "LiberationSans-Bold.ttf", "Liberation Sans", False, ("flat", "label", "brand")),
     FontFace("liberation_sans", "LiberationSans-Regular.ttf", "Liberation Sans", False, ("flat", "label", "print")),
     FontFace("b612_bold", "B612-Bold.otf", "B612", False, ("flat", "label", "brand")),
+    FontFace("stroke_emboss", "", "cardlens stroke (Farrington 7B style)", True, ("emboss", "flat"),
+             stroke=0.13, fallback="ocrb"),
+    FontFace("stroke_emboss_bold", "", "cardlens stroke (Farrington 7B style)", True, ("emboss",),
+             stroke=0.17, fallback="ocrb"),
 )
 FACES_BY_KEY = {f.key: f for f in FACES}
 
@@ -43,6 +49,12 @@ def faces_for(role: str) -> tuple[FontFace, ...]:
 
 
 @lru_cache(maxsize=512)
-def load_font(key: str, size_px: int) -> ImageFont.FreeTypeFont:
-    """A PIL font at ``size_px`` (cached per process; fonts load from the package, never the network)."""
-    return ImageFont.truetype(str(FACES_BY_KEY[key].path), max(4, int(size_px)))
+def load_font(key: str, size_px: int):
+    """A PIL font at ``size_px`` (cached per process; fonts load from the package, never the network),
+    or a :class:`~cardlens.synth.stroke_font.StrokeFont` for a drawn stroke face."""
+    face = FACES_BY_KEY[key]
+    if face.stroke:
+        from cardlens.synth.stroke_font import StrokeFont
+
+        return StrokeFont(size_px, face.stroke, load_font(face.fallback, size_px))
+    return ImageFont.truetype(str(face.path), max(4, int(size_px)))
