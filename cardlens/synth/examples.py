@@ -30,7 +30,7 @@ def example_scene():
 
     spec = make_card_spec(EXAMPLE_SEED, EXAMPLE_INDEX, side="front", number_on="front", orientation="landscape",
                           print_style="embossed", foil="silver", scheme="vivid", design="gradient",
-                          brand="visa", specimen=False, number_layout="line")
+                          brand="visa", specimen=False, number_layout="line", number_font="ocrb")
     return compose_scene(EXAMPLE_SEED, EXAMPLE_INDEX, 1000, spec=spec, scale_range=(0.7, 0.75), tilt_deg=14,
                          occluders=False, inside_share=1.0, distractor_rate=0.0, effects=False,
                          rotation_deg=(-12, 12))
