@@ -309,11 +309,20 @@ def _wide_blur(m: np.ndarray, sigma: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ card placement
+STEEP_TILT_DEG = 65.0     # the steepest tilt a card lying on a table is photographed at in realcards-dev-like photos
+STEEP_TILT_SHARE = 0.25   # share of detector scenes (render_scene) with one axis tilted past tilt_deg
 def place_card(rng: np.random.Generator, imgsz: int, card_w: int, card_h: int, scale_range: tuple[float, float],
-               tilt_deg: float, inside: bool, rotation_deg: tuple[float, float] = (0.0, 360.0)) -> np.ndarray:
-    """Destination corners (design order) of a card under 3-D tilt, any in-plane rotation and scale."""
+               tilt_deg: float, inside: bool, rotation_deg: tuple[float, float] = (0.0, 360.0),
+               steep_share: float = 0.0, steep_deg: float = STEEP_TILT_DEG) -> np.ndarray:
+    """Destination corners (design order) of a card under 3-D tilt, any in-plane rotation and scale.
+
+    ``steep_share`` of the cards get one axis tilted between ``tilt_deg`` and ``steep_deg``: a card
+    lying on a table photographed at a grazing angle (no random draw is spent on it when 0)."""
     long_px = imgsz * float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
     rx, ry = np.radians(rng.uniform(-tilt_deg, tilt_deg, 2))
+    if steep_share and rng.random() < steep_share:
+        steep = np.radians(rng.uniform(tilt_deg, steep_deg)) * (1 if rng.random() < 0.5 else -1)
+        rx, ry = (steep, ry) if rng.random() < 0.5 else (rx, steep)
     rz = np.radians(rng.uniform(*rotation_deg))
     pts = design_corners(card_w, card_h) - [card_w / 2, card_h / 2]
     pts3 = np.hstack([pts / max(card_w, card_h), np.zeros((4, 1))])
@@ -338,7 +347,7 @@ def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | N
                   spec: CardSpec | None = None, scale_range: tuple[float, float] = (0.18, 1.3),
                   tilt_deg: float = 38.0, occluders: bool = True, inside_share: float = 0.8,
                   distractor_rate: float = 0.8, effects: bool = True, keep_masks: bool = False,
-                  rotation_deg: tuple[float, float] = (0.0, 360.0)) -> SceneSample:
+                  rotation_deg: tuple[float, float] = (0.0, 360.0), steep_share: float = 0.0) -> SceneSample:
     """One scene from ``(seed, index)``; every choice comes from per-sample generators."""
     rng, rnd = sample_rngs(seed, index, "scene")
     if negative is None:
@@ -355,7 +364,8 @@ def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | N
     from cardlens.synth.geometry import card_size_px
 
     base_w, base_h = card_size_px(1000, spec.portrait)
-    dst = place_card(rng, imgsz, base_w, base_h, scale_range, tilt_deg, rng.random() < inside_share, rotation_deg)
+    dst = place_card(rng, imgsz, base_w, base_h, scale_range, tilt_deg, rng.random() < inside_share, rotation_deg,
+                     steep_share)
     edge = max(np.linalg.norm(dst[1] - dst[0]), np.linalg.norm(dst[2] - dst[3]),
                np.linalg.norm(dst[3] - dst[0]), np.linalg.norm(dst[2] - dst[1]))
     long_side = int(np.clip(np.ceil(edge * 1.15 / 32) * 32, 128, 1280))
@@ -393,5 +403,7 @@ def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | N
 
 
 def render_scene(seed: int, index: int, imgsz: int = 640, **kw) -> SceneSample:
-    """A detector scene; ``negative=True`` gives one with no card."""
+    """A detector scene; ``negative=True`` gives one with no card. A quarter of the cards lie at a
+    grazing angle (``STEEP_TILT_SHARE``)."""
+    kw.setdefault("steep_share", STEEP_TILT_SHARE)
     return compose_scene(seed, index, imgsz, **kw)
