@@ -49,3 +49,17 @@ def rectify(image: np.ndarray, corners: np.ndarray, size: tuple[int, int] | None
     dst = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
     m = cv2.getPerspectiveTransform(c, dst)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def grow_quad(corners: np.ndarray, margin: float) -> np.ndarray:
+    """``corners`` (design order) grown by ``margin`` of the card's width and height on every side, in the
+    card's own plane: the perspective is kept, so a tilted card grows more on its near side."""
+    import cv2
+
+    c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
+    if not margin:
+        return c
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float32)
+    m = float(margin)
+    grown = np.array([[-m, -m], [1 + m, -m], [1 + m, 1 + m], [-m, 1 + m]], dtype=np.float32)
+    return cv2.perspectiveTransform(grown[None], cv2.getPerspectiveTransform(unit, c))[0]

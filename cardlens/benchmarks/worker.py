@@ -99,13 +99,13 @@ def run_pipeline(job: dict) -> dict:
     from cardlens.detector.postprocess import decode_pose
     from cardlens.detector.preprocess import spec_input
     from cardlens.detector.refine import refined
-    from cardlens.geometry import rectify
+    from cardlens.geometry import grow_quad, rectify
     from cardlens.imageio import read_image
     from cardlens.ocr.card_reader import CardReader, crop_line
     from cardlens.ocr.charset import NUMBER_CHARS, allowed_classes
     from cardlens.ocr.field_locator import FieldLocator
     from cardlens.ocr.recognizer import TextRecognizer
-    from cardlens.scanner import CardScanner
+    from cardlens.scanner import CARD_MARGIN, CardScanner
 
     threads, runtime, folders = int(job["threads"]), job["runtime"], job["folders"]
     _limit_threads(threads)
@@ -146,8 +146,9 @@ def run_pipeline(job: dict) -> dict:
             continue
         stage_inputs["refine"].append((refined, (img, found[0])))
         d = refined(img, found[0])
-        stage_inputs["rectify"].append((rectify, (img, d.corners)))
-        card = rectify(img, d.corners)
+        quad = grow_quad(d.corners, CARD_MARGIN)
+        stage_inputs["rectify"].append((rectify, (img, quad)))
+        card = rectify(img, quad)
         stage_inputs["fields"].append((loc.locate, (card,)))
         for box in loc.locate(card):
             crop = crop_line(card, box.box)

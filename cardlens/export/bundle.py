@@ -37,7 +37,9 @@ CONTRACT = {
         "post": "score ≥ thresholds.conf, greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
                 "design's order (top-left of the design first, clockwise); optional edge-fit refinement "
                 "(cardlens.detector.refine)",
-        "warp": "perspective warp of the 4 corners to 856×540 (landscape) or 540×856 (portrait, first edge shorter)",
+        "warp": "the 4 corners grown by 3 % of the card's width and height on every side in the card's plane "
+                "(cardlens.geometry.grow_quad), then a perspective warp to 856×540 (landscape) or 540×856 "
+                "(portrait, first edge shorter)",
     },
     "fields": {
         "input": "the rectified card, same letterbox as the detector",
