@@ -31,7 +31,9 @@ def network_inputs(source: Source, n: int, seed: int) -> list[np.ndarray]:
         if source.role == "detector":
             from cardlens.synth.scene import render_scene
 
-            out.append(_yolo_tensor(render_scene(seed, i, 416, negative=(i % 8 == 7)).image, source))
+            # steep_share=0: the export's calibration and validation scenes stay those of every earlier export
+            scene = render_scene(seed, i, 416, negative=(i % 8 == 7), steep_share=0.0)
+            out.append(_yolo_tensor(scene.image, source))
         elif source.role == "fields":
             out.append(_yolo_tensor(rectified_card(seed, i).image, source))
         else:
