@@ -50,6 +50,12 @@ def rectify(image: np.ndarray, corners: np.ndarray, size: tuple[int, int] | None
     m = cv2.getPerspectiveTransform(c, dst)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+# The card is cut with this margin (share of its width and height, every side): the detector's corners are
+# a few per cent off (median 2.7–3.2 % of the diagonal on synthetic val, the value taken here), and on real
+# cards that fill the frame they fall inside the card, cutting the first or last digit. A sliver of
+# background costs the reader nothing: synthetic s51 / s55 read the same at 0, 1.5 and 3 %.
+CARD_MARGIN = 0.03
+
 
 def grow_quad(corners: np.ndarray, margin: float) -> np.ndarray:
     """``corners`` (design order) grown by ``margin`` of the card's width and height on every side, in the

@@ -15,7 +15,7 @@ import numpy as np
 
 from cardlens.detector.contour import locate_card
 from cardlens.detector.types import CardDetection
-from cardlens.geometry import grow_quad, rectify
+from cardlens.geometry import CARD_MARGIN, grow_quad, rectify
 from cardlens.imageio import load_image
 from cardlens.logs import get_logger
 from cardlens.ocr.fields import TextBox, assemble_fields
@@ -38,11 +38,6 @@ class TextReader(Protocol):
 # The default localizer is chosen by measurement on realcards-dev (card found at IoU ≥ 0.5): the
 # shipped learned detector finds 76 % (see its MODEL_CARD.md), the classical contour locator 71 %.
 DEFAULT_LOCATOR = "learned"
-# The card is cut with this margin (share of its width and height, every side): the detector's corners are
-# a few per cent off (median 2.9 % of the diagonal on synthetic val, the value taken here), and on real cards
-# that fill the frame they fall inside the card, cutting the first or last digit. A sliver of background
-# costs the reader nothing: synthetic s51 / s55 read the same at 0, 1.5 and 3 %.
-CARD_MARGIN = 0.03
 ENGINES = ("cardlens", "easyocr", "easyocr-fields")
 
 

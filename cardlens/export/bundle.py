@@ -28,6 +28,7 @@ from cardlens._version import __version__
 from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
+from cardlens.geometry import CARD_MARGIN
 from cardlens.modelspec import sha256_of
 
 CONTRACT = {
@@ -37,7 +38,7 @@ CONTRACT = {
         "post": "score ≥ thresholds.conf, greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
                 "design's order (top-left of the design first, clockwise); optional edge-fit refinement "
                 "(cardlens.detector.refine)",
-        "warp": "the 4 corners grown by 3 % of the card's width and height on every side in the card's plane "
+        "warp": f"the 4 corners grown by {CARD_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                 "(cardlens.geometry.grow_quad), then a perspective warp to 856×540 (landscape) or 540×856 "
                 "(portrait, first edge shorter)",
     },
