@@ -15,7 +15,7 @@ import numpy as np
 
 from cardlens.detector.contour import locate_card
 from cardlens.detector.types import CardDetection
-from cardlens.geometry import CARD_MARGIN, grow_quad, rectify
+from cardlens.geometry import CARD_MARGIN, ID1_ASPECT, grow_quad, rectify
 from cardlens.imageio import load_image
 from cardlens.logs import get_logger
 from cardlens.ocr.fields import TextBox, assemble_fields
@@ -71,14 +71,39 @@ def make_reader(engine: str = "cardlens"):
     raise ValueError(f"unknown OCR engine {engine!r}: use one of {', '.join(ENGINES)}")
 
 
+# A still image within this share of a card's shape (ISO/IEC 7810 ID-1, landscape or portrait) may be the
+# card itself: artwork, a flatbed scan, a photo cropped to the card. Camera frames (4:3 at 1.33, 16:9 at
+# 1.78) fall outside it, so video never pays for the second reading.
+FRAME_ASPECT_TOLERANCE = 0.10
+
+
+def card_shaped(width: int, height: int, tolerance: float = FRAME_ASPECT_TOLERANCE) -> bool:
+    """Whether a ``width`` × ``height`` image has a card's proportions, within ``tolerance``."""
+    if width <= 0 or height <= 0:
+        return False
+    return abs(max(width, height) / min(width, height) / ID1_ASPECT - 1.0) <= tolerance
+
+
+def frame_quad(width: int, height: int) -> np.ndarray:
+    """The whole image as a card's corners (TL, TR, BR, BL): a portrait image gives a portrait card."""
+    return np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
+
+
 class CardScanner:
-    """Scans one image at a time. Stateless between calls; safe to share across threads."""
+    """Scans one image at a time. Stateless between calls; safe to share across threads.
+
+    ``frame_fallback``: in a card-shaped image (:func:`card_shaped`) where the detector's card gives no
+    accepted number, the field reader also reads the whole image as the card, and that reading wins when
+    its number is confidently the best reading (share ≥ ``CONFIRMED_MIN_CONFIDENCE``) and it reads
+    better as a card (:func:`cardlens.ocr.card_reader.reading_score`). The detector learned cards in
+    scenes; on frame-filling artwork it often boxes part of the card, or nothing."""
 
     def __init__(self, locator: Locator | str = "default", reader: object | None | str = "cardlens",
-                 card_margin: float = CARD_MARGIN):
+                 card_margin: float = CARD_MARGIN, frame_fallback: bool = True):
         self.locator = make_locator(locator) if isinstance(locator, str) else locator
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         self.card_margin = float(card_margin)
+        self.frame_fallback = bool(frame_fallback)
 
     @property
     def engine(self) -> str:
@@ -96,37 +121,79 @@ class CardScanner:
         h, w = img.shape[:2]
         with timer.stage("locate"):
             det = self.locator(img)
-        if det is None:
-            return ScanResult(False, image_size=(w, h), engine=self.engine, timings=timer.result(),
-                              notes=("no card found",))
-        with timer.stage("rectify"):
-            quad = grow_quad(det.corners, self.card_margin)
-            card = rectify(img, quad)
-        corners = tuple((float(x), float(y)) for x, y in det.corners)
-        notes = [f"card located by {det.method}"]
-        if self.reader is None or not read:
-            notes.append("OCR off: card located only")
-            return ScanResult(True, corners=corners, card_confidence=det.confidence, image_size=(w, h),
-                              engine=self.engine, timings=timer.result(), notes=tuple(notes))
-        if hasattr(self.reader, "read_card"):  # the cardlens engine: fields → lines → card rules
+        reads = self.reader is not None and read
+        by_fields = reads and hasattr(self.reader, "read_card")  # the cardlens engine: fields → lines → card rules
+        fallback = by_fields and self.frame_fallback and card_shaped(w, h)
+        if det is None and not fallback:
+            return _no_card((w, h), self.engine, timer)
+        if not reads:
+            return ScanResult(True, corners=_points(det.corners), card_confidence=det.confidence, image_size=(w, h),
+                              engine=self.engine, timings=timer.result(),
+                              notes=(f"card located by {det.method}", "OCR off: card located only"))
+        found = None  # (reading, corners, card confidence, cut quad, rectified card's (h, w), note)
+        if det is not None:
+            with timer.stage("rectify"):
+                quad = grow_quad(det.corners, self.card_margin)
+                card = rectify(img, quad)
+            if not by_fields:
+                return self._read_text_boxes(card, det, (w, h), timer)
             with timer.stage("ocr"):
                 reading = self.reader.read_card(card)
-            fields = reading.fields
-            notes += list(reading.notes)
-            if reading.rotated:
-                notes.append("card read turned by 180°")
-            accepted = reading.decision.accepted if reading.decision else False
-            field_quads = _field_quads(reading, card.shape[:2], quad)
-        else:  # a text-box reader (EasyOCR): text boxes → card rules
-            with timer.stage("ocr"):
-                boxes = self.reader.read(card)
-            with timer.stage("decode"):
-                fields = assemble_fields(boxes, (card.shape[1], card.shape[0]))
-            accepted = bool(fields.number and fields.number.valid)
-            field_quads = ()
-            log.debug("read %d text boxes", len(boxes))
-        return ScanResult(True, fields.number, fields.expiry, fields.name, corners, det.confidence, (w, h),
-                          self.engine, timer.result(), tuple(notes), accepted, field_quads)
+            found = (reading, det.corners, det.confidence, quad, card.shape[:2], f"card located by {det.method}")
+        if fallback and not (found and found[0].decision and found[0].decision.accepted):
+            with timer.stage("frame"):
+                whole = frame_quad(w, h)
+                quad = grow_quad(whole, self.card_margin)
+                card = rectify(img, quad)
+                framed = self.reader.read_card(card)
+            if frame_wins(framed, found[0] if found else None):
+                note = "card taken as the whole image: it is card-shaped and reads better than " + (
+                    "the detector's card" if found else "nothing (no card detected)")
+                found = (framed, whole, 0.0, quad, card.shape[:2], note)
+        if found is None:
+            return _no_card((w, h), self.engine, timer)
+        reading, corners, confidence, quad, card_hw, note = found
+        notes = [note, *reading.notes]
+        if reading.rotated:
+            notes.append("card read turned by 180°")
+        fields = reading.fields
+        accepted = reading.decision.accepted if reading.decision else False
+        return ScanResult(True, fields.number, fields.expiry, fields.name, _points(corners), confidence, (w, h),
+                          self.engine, timer.result(), tuple(notes), accepted, _field_quads(reading, card_hw, quad))
+
+    def _read_text_boxes(self, card: np.ndarray, det: CardDetection, size: tuple[int, int],
+                         timer: StageTimer) -> ScanResult:
+        """A text-box reader (EasyOCR): text boxes on the rectified card → card rules."""
+        with timer.stage("ocr"):
+            boxes = self.reader.read(card)
+        with timer.stage("decode"):
+            fields = assemble_fields(boxes, (card.shape[1], card.shape[0]))
+        log.debug("read %d text boxes", len(boxes))
+        return ScanResult(True, fields.number, fields.expiry, fields.name, _points(det.corners), det.confidence, size,
+                          self.engine, timer.result(), (f"card located by {det.method}",),
+                          bool(fields.number and fields.number.valid), ())
+
+
+def frame_wins(framed, reading) -> bool:
+    """Whether the whole image's reading (``framed``) replaces the detector card's (``reading``, None when
+    no card was detected): its number must be confidently the best reading, and it must read better as a
+    card. The confidence floor keeps text-covered non-cards (cheques, licences) that read as a long digit
+    string at low confidence from becoming cards."""
+    from cardlens.ocr.card_reader import reading_score
+    from cardlens.ocr.number_decoding import CONFIRMED_MIN_CONFIDENCE
+
+    d = framed.decision
+    if d is None or d.number.confidence < CONFIRMED_MIN_CONFIDENCE:
+        return False
+    return reading is None or reading_score(framed) > reading_score(reading)
+
+
+def _points(corners) -> tuple:
+    return tuple((float(x), float(y)) for x, y in np.asarray(corners, dtype=np.float64).reshape(4, 2))
+
+
+def _no_card(size: tuple[int, int], engine: str, timer: StageTimer) -> ScanResult:
+    return ScanResult(False, image_size=size, engine=engine, timings=timer.result(), notes=("no card found",))
 
 
 def _field_quads(reading, card_hw: tuple[int, int], corners: np.ndarray) -> tuple:

@@ -189,7 +189,7 @@ def test_a_slightly_tilted_number_line_stays_one_row_and_stacked_rows_stay_two()
 
 def test_a_turned_card_must_read_clearly_better_to_overrule_the_detectors_orientation():
     from cardlens.cardrules.expiry import parse_expiry
-    from cardlens.ocr.card_reader import CardReading, _score
+    from cardlens.ocr.card_reader import CardReading, reading_score
     from cardlens.ocr.fields import CardFields
     from cardlens.ocr.number_decoding import NumberDecision
     from cardlens.results import CardName, CardNumber
@@ -204,14 +204,14 @@ def test_a_turned_card_must_read_clearly_better_to_overrule_the_detectors_orient
     # upright: a slightly unsure number, its date and name; turned: upside-down digits read with more confidence
     upright = reading("4000123456189010", 0.19, "12/20", "CARDHOLDER NAME", rotated=False)
     turned = reading("006869518270", 0.41, None, None, rotated=True)
-    assert _score(upright) > _score(turned)
+    assert reading_score(upright) > reading_score(turned)
     # a card that really is upside down: the upright reading finds nothing, the turned one the whole card
-    assert _score(reading("", 0, None, None, False)) < _score(reading("4000123456789017", 0.6, "12/20", "A B", True))
+    assert reading_score(reading("", 0, None, None, False)) < reading_score(reading("4000123456789017", 0.6, "12/20", "A B", True))
     # a card without a number: the turned card's texture reads as digits at low confidence, no evidence
-    assert _score(reading("", 0, "07/26", "A B", False)) > _score(reading("0690068601681006", 0.15, None, None, True))
-    assert _score(reading("", 0, None, None, False)) >= _score(reading("0690068601681006", 0.2, None, "LLSE", True))
+    assert reading_score(reading("", 0, "07/26", "A B", False)) > reading_score(reading("0690068601681006", 0.15, None, None, True))
+    assert reading_score(reading("", 0, None, None, False)) >= reading_score(reading("0690068601681006", 0.2, None, "LLSE", True))
     # equal evidence keeps the detector's orientation
-    assert _score(reading("4000123456789017", 0.5, None, None, False)) > _score(
+    assert reading_score(reading("4000123456789017", 0.5, None, None, False)) > reading_score(
         reading("4000123456789017", 0.5, None, None, True))
 
 

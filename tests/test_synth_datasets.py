@@ -135,3 +135,30 @@ def test_reader_line_crops_are_the_crops_the_reader_reads():
     assert reading.fields.name is not None and not reading.rotated
     got = greedy(reader.recognizer.probabilities(name_crop), allowed_classes(NAME_CHARS)).text
     assert normalize_name(got) == reading.fields.name.value
+
+
+def test_scan_sets_in_scene_and_fill_framing(tmp_path):
+    """``synth scans --framing fill`` cuts the same cards out to card-shaped images they fill."""
+    import cv2
+
+    from cardlens.scanner import card_shaped
+    from cardlens.synth import write_scan_set
+
+    rows = {}
+    for framing in ("scene", "fill"):
+        out = tmp_path / framing
+        write_scan_set(out, 4, seed=5, workers=1, imgsz=320, progress=False, framing=framing)
+        rows[framing] = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
+        for r in rows[framing]:
+            h, w = cv2.imread(str(out / r["file"])).shape[:2]
+            x1, y1, x2, y2 = r["card_box"]
+            assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+            if framing == "fill":
+                assert card_shaped(w, h) and max(w, h) == 320
+                assert (x2 - x1) * (y2 - y1) > 0.8 * w * h and r["image_type"] == "synthetic-fill"
+            else:
+                assert (w, h) == (320, 320) and r["image_type"] == "synthetic"
+    for key in ("number", "expiry", "name", "side", "embossed"):
+        assert [r[key] for r in rows["scene"]] == [r[key] for r in rows["fill"]]
+    with pytest.raises(ValueError, match="framing"):
+        write_scan_set(tmp_path / "x", 1, framing="crop", progress=False)

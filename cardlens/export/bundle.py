@@ -29,6 +29,7 @@ from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
 from cardlens.geometry import CARD_MARGIN
+from cardlens.scanner import FRAME_ASPECT_TOLERANCE
 from cardlens.modelspec import sha256_of
 
 CONTRACT = {
@@ -41,6 +42,12 @@ CONTRACT = {
         "warp": f"the 4 corners grown by {CARD_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                 "(cardlens.geometry.grow_quad), then a perspective warp to 856×540 (landscape) or 540×856 "
                 "(portrait, first edge shorter)",
+        "whole_image": f"a still image whose long/short side ratio is within {FRAME_ASPECT_TOLERANCE * 100:g} % of "
+                       "1.586 (landscape or portrait) is also read as the card itself (its 4 corners, same margin "
+                       "and warp) when the detector's card gives no accepted number or no card was detected; that "
+                       "reading wins when its number holds ≥ 0.5 of the beam and it scores higher as a card "
+                       "(number: 1 + its share; + 0.5 with an expiry; + 0.25 with a name; + 0.25 read unturned: "
+                       "cardlens.scanner.frame_wins)",
     },
     "fields": {
         "input": "the rectified card, same letterbox as the detector",

@@ -106,7 +106,7 @@ class CardReader:
         if not self.try_rotated or (first.decision is not None and first.decision.number.confidence >= 0.5):
             return first
         second = self._read_once(cv2.rotate(card, cv2.ROTATE_180), rotated=True)
-        return second if _score(second) > _score(first) else first
+        return second if reading_score(second) > reading_score(first) else first
 
     # ------------------------------------------------------------------ one orientation
     def _read_once(self, card: np.ndarray, rotated: bool) -> CardReading:
@@ -312,9 +312,10 @@ ROTATION_MARGIN = 0.25
 MIN_TURNED_NUMBER_CONFIDENCE = 0.3
 
 
-def _score(reading: CardReading) -> float:
-    """How convincingly one orientation reads as a card: a card number (and its confidence), plus a
-    date and a name found. Upside-down digits also read as digits (0, 1, 8 and 6/9 survive a turn), so
+def reading_score(reading: CardReading) -> float:
+    """How convincingly one reading reads as a card: a card number (and its confidence), plus a date and
+    a name found. It picks between the two turns of a card, and between the detector's card and the whole
+    image (:func:`cardlens.scanner.frame_wins`). Upside-down digits also read as digits (0, 1, 8 and 6/9 survive a turn), so
     the number alone does not decide; the upright reading gets ``ROTATION_MARGIN`` as the detector's prior."""
     d = reading.decision
     floor = MIN_TURNED_NUMBER_CONFIDENCE if reading.rotated else 0.0

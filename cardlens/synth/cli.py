@@ -28,6 +28,10 @@ def register(subparsers) -> argparse.ArgumentParser:
             s.add_argument("--crops", choices=["jitter", "located"], default="jitter",
                            help="jitter: printed field boxes with random margins; located: the boxes the shipped "
                                 "field locator finds, cut as the reader cuts them")
+        if name == "scans":
+            s.add_argument("--framing", choices=["scene", "fill"], default="scene",
+                           help="scene: a card somewhere in a photo; fill: the card cut out to an image it fills "
+                                "(artwork, a scan, a cropped photo)")
         if name == "detector":
             s.add_argument("--negatives", type=float, default=0.1)
         s.add_argument("--no-progress", action="store_true")
@@ -60,7 +64,8 @@ def run(args) -> int:
                                    progress=progress, scene_size=args.scene_size, card_scale=tuple(args.card_scale),
                                    corner_error=args.corner_error, crops=args.crops)
     elif cmd == "scans":
-        res = synth.write_scan_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz, progress=progress)
+        res = synth.write_scan_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz, progress=progress,
+                                   framing=args.framing)
     elif cmd == "preview":
         res = synth.write_preview(args.out, args.seed, args.n)
     else:

@@ -337,17 +337,25 @@ def write_line_set(out, n: int, seed: int = 0, workers: int = 1, val_fraction: f
 
 
 # ------------------------------------------------------------------ scan set (whole pipeline)
+SCAN_FRAMINGS = ("scene", "fill")
+# framing="fill": the image is cut around the card's true corners grown by this share of its size on every
+# side (negative: the cut runs into the card), as artwork, a flatbed scan or a photo cropped to the card is.
+FILL_MARGIN = (-0.01, 0.05)
+
+
 def _scan_task(args):
     from cardlens.synth.scene import compose_scene
 
-    out, seed, index, imgsz = args
+    out, seed, index, imgsz, framing = args
     s = compose_scene(seed, index, imgsz, scale_range=(0.45, 0.95), tilt_deg=25, inside_share=1.0,
                       distractor_rate=0.5)
-    name = f"images/{index:07d}.jpg"
-    _imwrite(Path(out) / name, s.image)
     spec = s.card.spec
+    image, c, box = s.image, s.corners, s.box
+    if framing == "fill":
+        image, c, box = _fill_frame(s, seed, index, imgsz)
+    name = f"images/{index:07d}.jpg"
+    _imwrite(Path(out) / name, image)
     kinds = {f.kind: f.text for f in s.card.fields}
-    c = s.corners
     horizontal = abs(c[1][0] - c[0][0]) >= abs(c[1][1] - c[0][1])  # the design's first edge
     if spec.portrait:
         horizontal = not horizontal
@@ -357,23 +365,44 @@ def _scan_task(args):
         "luhn_valid": spec.text.luhn_ok,
         "expiry": kinds.get("expiry"),
         "name": kinds.get("name"),
-        "card_box": [round(v, 1) for v in s.box],
+        "card_box": [round(v, 1) for v in box],
         "embossed": (spec.print_style == "embossed") if ("number" in kinds or "number_group" in kinds) else None,
         "orientation": "horizontal" if horizontal else "vertical",
         "side": spec.side,
         "difficulty": "synthetic",
-        "image_type": "synthetic",
-        "source": f"cardlens synth scans seed={seed} index={index}",
+        "image_type": "synthetic" if framing == "scene" else "synthetic-fill",
+        "source": f"cardlens synth scans seed={seed} index={index}" + (" framing=fill" if framing == "fill" else ""),
     }
 
 
+def _fill_frame(s, seed: int, index: int, imgsz: int):
+    """The scene's card cut upright to a card-shaped image (long side ``imgsz``) with a random margin:
+    (image, card corners in it, card box clipped to it)."""
+    from cardlens.geometry import grow_quad
+
+    rng = sample_rngs(seed, index, "fill")[0]
+    w, h = card_size_px(imgsz, s.card.spec.portrait)
+    cut = grow_quad(s.corners.astype(np.float32), float(rng.uniform(*FILL_MARGIN)))
+    m = homography(cut.astype(np.float64), design_corners(w, h))
+    image = cv2.warpPerspective(s.image, cv2_matrix(m), (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    corners = apply_homography(m, s.corners)
+    box = clip_box((corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()), w, h)
+    return image, corners, box
+
+
 def write_scan_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640,
-                   progress: bool = True) -> WriteSummary:
-    """Whole scenes with one card each and ``labels.jsonl`` in realcards-dev's format (for ``eval scan``)."""
+                   progress: bool = True, framing: str = "scene") -> WriteSummary:
+    """Whole scenes with one card each and ``labels.jsonl`` in realcards-dev's format (for ``eval scan``).
+
+    ``framing="fill"``: each scene's card cut out to a card-shaped image it fills (``FILL_MARGIN``), the
+    way card artwork, a scan or a cropped photo looks; the same cards as ``"scene"`` for the same seed."""
+    if framing not in SCAN_FRAMINGS:
+        raise ValueError(f"framing must be one of {', '.join(SCAN_FRAMINGS)}, not {framing!r}")
     t0 = time.perf_counter()
     out = Path(out)
     _dirs(out, ["images"])
-    rows = _run_pool(_scan_task, [(str(out), seed, i, imgsz) for i in range(n)], workers, "synth scans", progress)
+    rows = _run_pool(_scan_task, [(str(out), seed, i, imgsz, framing) for i in range(n)], workers, "synth scans",
+                     progress)
     labels = out / "labels.jsonl"
     with labels.open("w") as fh:
         for r in rows:
