@@ -110,20 +110,44 @@ def test_frame_wins_needs_a_better_reading():
     assert not frame_wins(reading(VALID, 0.6), reading(OTHER, 0.9))
 
 
-def test_card_artwork_the_detector_misses_is_read_whole():
-    """The example card cut out to an image it fills, with a detector that finds nothing: the shipped
-    reader reads it only through the whole-image reading."""
+@pytest.fixture(scope="module")
+def artwork():
+    """The example card cut out to an image it fills (BGR) and its number."""
     import cv2
 
     from cardlens.geometry import grow_quad
     from cardlens.synth.examples import example_scene
 
     s = example_scene()
-    pan = s.card.spec.text.pan
     w, h = 856, 540
-    quad = grow_quad(np.float32(s.corners), 0.02)
-    m = cv2.getPerspectiveTransform(quad, frame_quad(w, h))
-    art = cv2.cvtColor(cv2.warpPerspective(s.image, m, (w, h), borderMode=cv2.BORDER_REPLICATE), cv2.COLOR_RGB2BGR)
+    m = cv2.getPerspectiveTransform(grow_quad(np.float32(s.corners), 0.02), frame_quad(w, h))
+    art = cv2.warpPerspective(s.image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(art, cv2.COLOR_RGB2BGR), s.card.spec.text.pan
+
+
+def test_card_artwork_the_detector_misses_is_read_whole(artwork):
+    """With a detector that finds nothing, the shipped reader reads it only through the whole image."""
+    art, pan = artwork
     res = CardScanner(locator=lambda img: None).scan(art)
     assert res.card_found and res.number is not None and res.number.reveal() == pan
     assert not CardScanner(locator=lambda img: None, frame_fallback=False).scan(art).card_found
+
+
+def test_scan_cli_whole_image_and_its_off_switch(artwork, tmp_path, monkeypatch, capsys):
+    import json
+
+    import cv2
+
+    from cardlens import scanner
+    from cardlens.cli import main
+
+    art, pan = artwork
+    path = tmp_path / "artwork.png"
+    cv2.imwrite(str(path), art)
+    monkeypatch.setattr(scanner, "make_locator", lambda name="default": (lambda img: None))
+    assert main(["scan", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    row = json.loads(out)
+    assert pan not in out and row["number"]["value"] == pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+    assert any("whole image" in n for n in row["notes"])
+    assert main(["scan", "--json", "--no-whole-image", str(path)]) == 1

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=["cardlens", "easyocr-fields", "easyocr"], default="cardlens",
                    help="OCR engine: cardlens (our models, default); easyocr-fields (EasyOCR's recognizer on our "
                         "field crops) or easyocr (CRAFT + recognizer on the card) need the ocr-baselines extra")
+    p.add_argument("--no-whole-image", action="store_true",
+                   help="never read a card-shaped image (card artwork, a scan) as the card itself when the "
+                        "detector's card gives no accepted number")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
                 scanner = bundle_scanner(args.bundle)
             scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine)
+            scanner.frame_fallback = scanner.frame_fallback and not args.no_whole_image
             result = scanner.scan(image)
         except CardlensError as exc:
             failures += 1
