@@ -78,6 +78,8 @@ def _groups(label: dict) -> tuple[str, ...]:
         out.append("print=embossed" if label["embossed"] else "print=flat")
     if label.get("orientation"):
         out.append(f"orientation={label['orientation']}")
+    if label.get("number_visible") is not None:  # synthetic scans: every digit in the frame, no finger on it
+        out.append("number=fully visible" if label["number_visible"] else "number=partly hidden")
     return tuple(out)
 
 

@@ -153,6 +153,7 @@ def test_scan_sets_in_scene_and_fill_framing(tmp_path):
             h, w = cv2.imread(str(out / r["file"])).shape[:2]
             x1, y1, x2, y2 = r["card_box"]
             assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+            assert (r["number"] is None) == (r["number_visible"] is None)
             if framing == "fill":
                 assert card_shaped(w, h) and max(w, h) == 320
                 assert (x2 - x1) * (y2 - y1) > 0.8 * w * h and r["image_type"] == "synthetic-fill"
@@ -162,3 +163,24 @@ def test_scan_sets_in_scene_and_fill_framing(tmp_path):
         assert [r[key] for r in rows["scene"]] == [r[key] for r in rows["fill"]]
     with pytest.raises(ValueError, match="framing"):
         write_scan_set(tmp_path / "x", 1, framing="crop", progress=False)
+
+
+def test_number_visible_sees_fingers_and_the_frame_edge():
+    from dataclasses import replace
+
+    from cardlens.synth.geometry import apply_homography
+    from cardlens.synth.scene import compose_scene
+    from cardlens.synth.writers import number_visible
+
+    s = next(s for i in range(20) if (s := compose_scene(3, i, 320, scale_range=(0.5, 0.7), tilt_deg=10,
+                                                          inside_share=1.0, keep_masks=True, occluders=False))
+             .card.fields_of("number"))
+    assert s.occluder_alpha is not None and number_visible(s) is True
+    x1, y1, x2, y2 = s.card.fields_of("number")[0].box
+    quad = apply_homography(s.homography, np.array([[x1, y1], [x2, y2]], np.float64))
+    occ = np.zeros_like(s.occluder_alpha)
+    (cx, cy), r = quad.mean(axis=0).astype(int), 3
+    occ[cy - r:cy + r, cx - r:cx + r] = 1.0  # a fingertip on the middle digits
+    assert number_visible(replace(s, occluder_alpha=occ)) is False
+    shift = np.array([[1, 0, -quad[:, 0].min() - 5], [0, 1, 0], [0, 0, 1]], np.float64)  # first digits off the frame
+    assert number_visible(replace(s, homography=shift @ s.homography)) is False

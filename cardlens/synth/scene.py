@@ -38,6 +38,7 @@ class SceneSample:
     occluded: bool
     distractors: tuple[str, ...]
     card_alpha: np.ndarray | None = field(default=None, repr=False)  # card coverage in the image (pre-occlusion)
+    occluder_alpha: np.ndarray | None = field(default=None, repr=False)  # fingers over the image (with keep_masks)
 
 
 # ------------------------------------------------------------------ backgrounds (pooled per process)
@@ -399,7 +400,7 @@ def compose_scene(seed: int, index: int, imgsz: int = 640, *, negative: bool | N
     if effects:
         img = photometric(img, sample_seed(seed, index, "photometric"))
     return SceneSample(img, card, dst, tuple(vis), box, H, bg_kind, occluded, distractors,
-                       full_alpha if keep_masks else None)
+                       full_alpha if keep_masks else None, occ if keep_masks else None)
 
 
 def render_scene(seed: int, index: int, imgsz: int = 640, **kw) -> SceneSample:

@@ -348,8 +348,9 @@ def _scan_task(args):
 
     out, seed, index, imgsz, framing = args
     s = compose_scene(seed, index, imgsz, scale_range=(0.45, 0.95), tilt_deg=25, inside_share=1.0,
-                      distractor_rate=0.5)
+                      distractor_rate=0.5, keep_masks=True)
     spec = s.card.spec
+    visible = number_visible(s)
     image, c, box = s.image, s.corners, s.box
     if framing == "fill":
         image, c, box = _fill_frame(s, seed, index, imgsz)
@@ -367,12 +368,41 @@ def _scan_task(args):
         "name": kinds.get("name"),
         "card_box": [round(v, 1) for v in box],
         "embossed": (spec.print_style == "embossed") if ("number" in kinds or "number_group" in kinds) else None,
+        "number_visible": visible,
         "orientation": "horizontal" if horizontal else "vertical",
         "side": spec.side,
         "difficulty": "synthetic",
         "image_type": "synthetic" if framing == "scene" else "synthetic-fill",
         "source": f"cardlens synth scans seed={seed} index={index}" + (" framing=fill" if framing == "fill" else ""),
     }
+
+
+# Share of the number's box a finger may cover before the number counts as hidden (a fingertip's soft
+# edge grazing the box leaves every digit readable).
+HIDDEN_NUMBER_SHARE = 0.01
+
+
+def number_visible(s) -> bool | None:
+    """Whether every printed digit of the scene's card number is in the frame and uncovered by a finger
+    (``s`` from ``compose_scene(..., keep_masks=True)``); None when the card prints no number. Glare and
+    blur do not count: they are what the reader must cope with."""
+    boxes = [f.box for f in s.card.fields if f.kind == "number"] or [
+        f.box for f in s.card.fields if f.kind == "number_group"]
+    if not boxes:
+        return None
+    h, w = s.image.shape[:2]
+    occ = s.occluder_alpha
+    for x1, y1, x2, y2 in boxes:
+        quad = apply_homography(s.homography, np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64))
+        if quad.min() < 0 or quad[:, 0].max() > w or quad[:, 1].max() > h:
+            return False
+        if occ is not None and occ.any():
+            mask = np.zeros((h, w), np.uint8)
+            cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 1)
+            area = max(int(mask.sum()), 1)
+            if float((occ[mask > 0] > 0.5).sum()) / area > HIDDEN_NUMBER_SHARE:
+                return False
+    return True
 
 
 def _fill_frame(s, seed: int, index: int, imgsz: int):
