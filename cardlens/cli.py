@@ -79,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cardlens: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`cardlens scan ... | head`): stop quietly
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        except (OSError, ValueError):
+            pass
+        return 141
     except Exception as exc:
         if args.debug:
             raise

@@ -75,6 +75,8 @@ def make_reader(engine: str = "cardlens"):
 # card itself: artwork, a flatbed scan, a photo cropped to the card. Camera frames (4:3 at 1.33, 16:9 at
 # 1.78) fall outside it, so video never pays for the second reading.
 FRAME_ASPECT_TOLERANCE = 0.10
+# the first note of a result whose card is the whole image
+WHOLE_IMAGE_NOTE = "card taken as the whole image"
 
 
 def card_shaped(width: int, height: int, tolerance: float = FRAME_ASPECT_TOLERANCE) -> bool:
@@ -147,7 +149,7 @@ class CardScanner:
                 card = rectify(img, quad)
                 framed = self.reader.read_card(card)
             if frame_wins(framed, found[0] if found else None):
-                note = "card taken as the whole image: it is card-shaped and reads better than " + (
+                note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
                     "the detector's card" if found else "nothing (no card detected)")
                 found = (framed, whole, 0.0, quad, card.shape[:2], note)
         if found is None:

@@ -58,3 +58,17 @@ def test_scan_without_card_reports_no_card(tmp_path, capsys):
     assert main(["scan", "--no-ocr", "--json", str(path)]) == 1  # nothing found
     out = json.loads(capsys.readouterr().out)
     assert out["card_found"] is False and out["number"] is None and "no card found" in out["notes"]
+
+
+def test_output_pipe_closed_early_stops_quietly():
+    """`cardlens scan ... | head -1`: the reader goes away; no traceback, no "internal error"."""
+    import subprocess
+    import sys
+
+    example = "examples/card_photo.jpg"
+    p = subprocess.Popen([sys.executable, "-m", "cardlens", "scan", example, example, example],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141
+    assert "error" not in err.lower() and "Traceback" not in err

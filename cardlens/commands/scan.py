@@ -50,7 +50,11 @@ def _expand(paths: list[str]) -> list[str]:
 def format_result(path: str, result, reveal: bool = False) -> str:
     if not result.card_found:
         return f"{path}: no card found"
-    lines = [f"{path}: card found (confidence {result.card_confidence:.2f}, engine {result.engine})"]
+    from cardlens.scanner import WHOLE_IMAGE_NOTE
+
+    whole = bool(result.notes) and result.notes[0].startswith(WHOLE_IMAGE_NOTE)
+    found = "the whole image" if whole else f"confidence {result.card_confidence:.2f}"
+    lines = [f"{path}: card found ({found}, engine {result.engine})"]
     n = result.number
     if n:
         status = "valid" if n.valid else ("fails Luhn" if not n.luhn_valid else "length not issued by brand")
