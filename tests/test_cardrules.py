@@ -122,7 +122,7 @@ def test_expiry_parsing(text, month, year, label):
     assert str(e) == f"{month:02d}/{year % 100:02d}"
 
 
-@pytest.mark.parametrize("text", ["MEMBER SINCE 04/19", "VALID FROM 01/25", "13/27", "00/27", "12/99",
+@pytest.mark.parametrize("text", ["MEMBER SINCE 04/19", "VALID FROM 01/25", "13/27", "00/27", "12/47", "12/2099",
                                   "no date here", "4111 1111 1111 1111", ""])
 def test_expiry_rejects_distractors_and_implausible(text):
     assert parse_expiry(text, TODAY) is None
@@ -131,6 +131,14 @@ def test_expiry_rejects_distractors_and_implausible(text):
 def test_expired_flag():
     assert parse_expiry("10/26", TODAY).expired
     assert not parse_expiry("11/26", TODAY).expired  # valid through the end of the month
+
+
+def test_two_digit_years_never_lie_more_than_20_years_ahead():
+    old = parse_expiry("VALID THRU 12/99", TODAY)  # printed on an old specimen card: December 1999
+    assert (old.month, old.year, old.expired, str(old)) == (12, 1999, True, "12/99")
+    assert parse_expiry("12/46", TODAY).year == 2046
+    assert parse_expiry("12/47", TODAY) is None  # 1947: before any card expiry (MIN_YEAR)
+    assert parse_expiry("12/47", dt.date(2030, 1, 1)).year == 2047
 
 
 def test_distractor_roles():

@@ -70,9 +70,14 @@ class Expiry:
                 "char_confidences": [round(c, 4) for c in self.char_confidences]}
 
 
-def _full_year(two_or_four: str) -> int:
+def _full_year(two_or_four: str, today: _dt.date | None = None) -> int:
+    """A printed year in full: two digits mean the century that puts it at most ``MAX_YEARS_AHEAD`` years
+    ahead of ``today`` (``12/99`` is December 1999, an expired card, not 2099)."""
     y = int(two_or_four)
-    return 2000 + y if len(two_or_four) == 2 else y
+    if len(two_or_four) != 2:
+        return y
+    today = today or _dt.date.today()
+    return 2000 + y if 2000 + y <= today.year + MAX_YEARS_AHEAD else 1900 + y
 
 
 def is_plausible(month: int, year: int, today: _dt.date | None = None) -> bool:
@@ -99,7 +104,7 @@ def find_dates(text: str, today: _dt.date | None = None) -> list[DateCandidate]:
     # A longer distractor ("VALID FROM") beats an expiry label ending at the same place ("FROM" vs none).
     out = []
     for m in dates:  # bisection keeps long texts linear (a label or date per character is still fast)
-        month, year = int(m.group("m")), _full_year(m.group("y"))
+        month, year = int(m.group("m")), _full_year(m.group("y"), today)
         if not is_plausible(month, year, today):
             continue
         preceding = labels[bisect_left(label_ends, m.start() - _LABEL_REACH):bisect_right(label_ends, m.start())]
