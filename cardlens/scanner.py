@@ -9,7 +9,7 @@ swappable through the constructor.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -91,6 +91,17 @@ def frame_quad(width: int, height: int) -> np.ndarray:
     return np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
 
 
+class _Candidate(NamedTuple):
+    """One card the scanner read: where it was cut and what was read."""
+
+    reading: object              # cardlens.ocr.card_reader.CardReading
+    corners: np.ndarray          # the card's corners in the image (design order)
+    confidence: float            # the detector's (0 for the whole image)
+    quad: np.ndarray             # the corners grown by the card margin: what was rectified
+    card_hw: tuple[int, int]     # the rectified card's height and width
+    note: str
+
+
 class CardScanner:
     """Scans one image at a time. Stateless between calls; safe to share across threads.
 
@@ -132,7 +143,7 @@ class CardScanner:
             return ScanResult(True, corners=_points(det.corners), card_confidence=det.confidence, image_size=(w, h),
                               engine=self.engine, timings=timer.result(),
                               notes=(f"card located by {det.method}", "OCR off: card located only"))
-        found = None  # (reading, corners, card confidence, cut quad, rectified card's (h, w), note)
+        found: _Candidate | None = None
         if det is not None:
             with timer.stage("rectify"):
                 quad = grow_quad(det.corners, self.card_margin)
@@ -141,17 +152,17 @@ class CardScanner:
                 return self._read_text_boxes(card, det, (w, h), timer)
             with timer.stage("ocr"):
                 reading = self.reader.read_card(card)
-            found = (reading, det.corners, det.confidence, quad, card.shape[:2], f"card located by {det.method}")
-        if fallback and not (found and found[0].decision and found[0].decision.accepted):
-            with timer.stage("frame"):
+            found = _Candidate(reading, det.corners, det.confidence, quad, card.shape[:2], f"card located by {det.method}")
+        if fallback and not (found and found.reading.decision and found.reading.decision.accepted):
+            with timer.stage("whole_image"):
                 whole = frame_quad(w, h)
                 quad = grow_quad(whole, self.card_margin)
                 card = rectify(img, quad)
                 framed = self.reader.read_card(card)
-            if frame_wins(framed, found[0] if found else None):
+            if frame_wins(framed, found.reading if found else None):
                 note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
                     "the detector's card" if found else "nothing (no card detected)")
-                found = (framed, whole, 0.0, quad, card.shape[:2], note)
+                found = _Candidate(framed, whole, 0.0, quad, card.shape[:2], note)
         if found is None:
             return _no_card((w, h), self.engine, timer)
         reading, corners, confidence, quad, card_hw, note = found

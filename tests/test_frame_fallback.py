@@ -5,9 +5,9 @@ import pytest
 
 from cardlens.detector.types import CardDetection
 from cardlens.ocr.card_reader import CardReading
+from cardlens.ocr.ctc import Reading
 from cardlens.ocr.fields import CardFields
 from cardlens.ocr.number_decoding import decide_number
-from cardlens.ocr.ctc import Reading
 from cardlens.scanner import CardScanner, card_shaped, frame_quad, frame_wins
 
 VALID = "4000123456789017"
@@ -70,7 +70,7 @@ def test_frame_reading_wins_when_it_reads_a_confident_number():
     assert calls == ["part", "whole"]
     assert res.number.reveal() == VALID and res.number_accepted
     assert res.corners == ((0.0, 0.0), (855.0, 0.0), (855.0, 539.0), (0.0, 539.0))
-    assert "whole image" in res.notes[0] and "frame" in res.timings_ms
+    assert "whole image" in res.notes[0] and "whole_image" in res.timings_ms
 
 
 def test_detector_card_kept_when_frame_reads_no_confident_number():

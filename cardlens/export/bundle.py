@@ -29,8 +29,8 @@ from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
 from cardlens.geometry import CARD_MARGIN
-from cardlens.scanner import FRAME_ASPECT_TOLERANCE
 from cardlens.modelspec import sha256_of
+from cardlens.scanner import FRAME_ASPECT_TOLERANCE
 
 CONTRACT = {
     "detector": {
