@@ -128,13 +128,12 @@ def _full_image_easyocr() -> FullImageTextScanner:
                                                             for line in group_lines(reader.read(img))])
 
 
-def make_engine(engine: str):
+def make_engine(engine: str, whole_image: bool = True):
+    """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole."""
     from cardlens.scanner import CardScanner
 
-    if engine == "cardlens":
-        return CardScanner(reader="cardlens")
-    if engine in ("easyocr", "easyocr-fields"):
-        return CardScanner(reader=engine)
+    if engine in ("cardlens", "easyocr", "easyocr-fields"):
+        return CardScanner(reader=engine, frame_fallback=whole_image)
     if engine == "easyocr-full":
         return _full_image_easyocr()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -192,10 +191,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
 
 def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, whole_image: bool = True) -> dict:
     folder = Path(folder)
     labels = load_labels(folder, limit)
-    scanner = scanner or make_engine(engine)
+    scanner = scanner or make_engine(engine, whole_image)
     outcomes = []
     from tqdm import tqdm
 

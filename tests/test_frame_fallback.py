@@ -151,3 +151,28 @@ def test_scan_cli_whole_image_and_its_off_switch(artwork, tmp_path, monkeypatch,
     assert pan not in out and row["number"]["value"] == pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
     assert any("whole image" in n for n in row["notes"])
     assert main(["scan", "--json", "--no-whole-image", str(path)]) == 1
+
+
+def test_eval_scan_whole_image_switch(artwork, tmp_path, monkeypatch, capsys):
+    import json
+
+    import cv2
+
+    from cardlens import scanner
+    from cardlens.cli import main
+
+    art, pan = artwork
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "art.png"), art)
+    label = {"file": "images/art.png", "number": pan, "expiry": None, "name": None, "image_type": "render",
+             "difficulty": "easy", "embossed": False, "orientation": "horizontal", "side": "front"}
+    (tmp_path / "labels.jsonl").write_text(json.dumps(label) + "\n")
+    monkeypatch.setattr(scanner, "make_locator", lambda name="default": (lambda img: None))
+    found = {}
+    for flags in ([], ["--no-whole-image"]):
+        assert main(["eval", "scan", "--data", str(tmp_path), "--json", "--no-progress", *flags]) == 0
+        out = capsys.readouterr().out
+        assert pan not in out
+        found[bool(flags)] = json.loads(out)[0]["overall"]
+    assert found[False]["card_found"] == 1.0 and found[False]["number_exact"] == 1.0
+    assert found[True]["card_found"] == 0.0 and found[True]["number_exact"] == 0.0

@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     sc.add_argument("--json", action="store_true")
     sc.add_argument("--out", default=None, help="write OUT.json and OUT.md")
     sc.add_argument("--no-progress", action="store_true")
+    sc.add_argument("--no-whole-image", action="store_true",
+                    help="never read a card-shaped image as the card itself (the detector's card only)")
     sc.set_defaults(func=run_scan)
 
 
@@ -93,12 +95,17 @@ def run_scan(args: argparse.Namespace) -> int:
     unknown = [e for e in engines if e not in ENGINES]
     if unknown or not (engines or args.bundle):
         raise UsageError(f"unknown engine(s) {unknown}: choose from {', '.join(ENGINES)}")
-    reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress) for e in engines]
+    whole = not args.no_whole_image
+    reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress, whole_image=whole)
+               for e in engines]
     if args.bundle:
         from cardlens.export.bundle import bundle_scanner
 
-        reports += [evaluate_scans(args.data, Path(b).name, args.limit, scanner=bundle_scanner(Path(b)),
-                                   progress=not args.no_progress) for b in args.bundle]
+        for b in args.bundle:
+            scanner = bundle_scanner(Path(b))
+            scanner.frame_fallback = scanner.frame_fallback and whole
+            reports.append(evaluate_scans(args.data, Path(b).name, args.limit, scanner=scanner,
+                                          progress=not args.no_progress))
     md = to_markdown(reports)
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(reports, indent=2) + "\n")
