@@ -12,12 +12,23 @@ REALCARDS = REPO.parent / "shared" / "realcards-dev"
 EXAMPLE_IMAGE = REPO / "examples" / "card_photo.jpg"
 
 
+def _import_local_probes() -> None:
+    """Import what opens a socket at import time without any traffic, before the guard goes up: urllib3
+    (pulled in by coremltools and TensorFlow) binds a socket to ::1 to learn whether IPv6 exists. Run
+    alone, the CoreML tests imported it under the guard and failed on that probe."""
+    try:
+        import urllib3  # noqa: F401
+    except ImportError:
+        pass
+
+
 @pytest.fixture
 def no_network():
     """Fail the test if anything resolves a name or creates a socket other than AF_UNIX (see tests/netguard.py;
     ``netguard.child_env`` does the same for subprocesses). Yields the list of attempts."""
     from netguard import install
 
+    _import_local_probes()
     attempts: list[str] = []
     restore = install(attempts.append)
     try:
@@ -40,6 +51,7 @@ def _offline_module(request):
         return
     from netguard import install
 
+    _import_local_probes()
     attempts: list[str] = []
     restore = install(attempts.append)
     try:
