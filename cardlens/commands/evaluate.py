@@ -101,11 +101,8 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.bundle:
         from cardlens.export.bundle import bundle_scanner
 
-        for b in args.bundle:
-            scanner = bundle_scanner(Path(b))
-            scanner.frame_fallback = scanner.frame_fallback and whole
-            reports.append(evaluate_scans(args.data, Path(b).name, args.limit, scanner=scanner,
-                                          progress=not args.no_progress))
+        reports += [evaluate_scans(args.data, Path(b).name, args.limit, progress=not args.no_progress,
+                                   scanner=bundle_scanner(Path(b), frame_fallback=whole)) for b in args.bundle]
     md = to_markdown(reports)
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(reports, indent=2) + "\n")

@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
             if scanner is None and args.bundle:
                 from cardlens.export.bundle import bundle_scanner
 
-                scanner = bundle_scanner(args.bundle)
-            scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine)
-            scanner.frame_fallback = scanner.frame_fallback and not args.no_whole_image
+                scanner = bundle_scanner(args.bundle, frame_fallback=not args.no_whole_image)
+            scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine,
+                                             frame_fallback=not args.no_whole_image)
             result = scanner.scan(image)
         except CardlensError as exc:
             failures += 1

@@ -269,9 +269,9 @@ def check_bundle(folder: Path) -> dict:
     return manifest
 
 
-def bundle_scanner(folder: Path, check: bool = True):
+def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True):
     """A :class:`CardScanner` running a bundle's ONNX or TFLite models (after :func:`check_bundle`;
-    ``check=False`` only while the bundle is being written)."""
+    ``check=False`` only while the bundle is being written; ``frame_fallback`` as in the scanner)."""
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
     from cardlens.ocr.field_locator import FieldLocator
@@ -283,7 +283,8 @@ def bundle_scanner(folder: Path, check: bool = True):
         check_bundle(folder)
     reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
                         TextRecognizer.load(folder / "recognizer", runtime="auto"))
-    return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader)
+    return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader,
+                       frame_fallback=frame_fallback)
 
 
 ACCURACY_KEYS = ("images", "card_found", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")

@@ -21,6 +21,7 @@ from cardlens.synth.geometry import (
     cv2_matrix,
     design_corners,
     homography,
+    polygon_clip_box,
     warp_box,
 )
 from cardlens.synth.seeding import sample_rngs
@@ -416,8 +417,7 @@ def _fill_frame(s, seed: int, index: int, imgsz: int):
     m = homography(cut.astype(np.float64), design_corners(w, h))
     image = cv2.warpPerspective(s.image, cv2_matrix(m), (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     corners = apply_homography(m, s.corners)
-    box = clip_box((corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()), w, h)
-    return image, corners, box
+    return image, corners, polygon_clip_box(corners, w, h)
 
 
 def write_scan_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640,
