@@ -69,3 +69,98 @@ def grow_quad(corners: np.ndarray, margin: float) -> np.ndarray:
     m = float(margin)
     grown = np.array([[-m, -m], [1 + m, -m], [1 + m, 1 + m], [-m, 1 + m]], dtype=np.float32)
     return cv2.perspectiveTransform(grown[None], cv2.getPerspectiveTransform(unit, c))[0]
+
+
+# A card partly outside the frame: the detector never learned corners it cannot see (labels cannot hold
+# them), so it puts the hidden corners on the visible part and the rectified card loses the text at that
+# end ("HLOE PETROV"). A quad whose sides are off the ID-1 proportion by more than CUT_ASPECT_TOLERANCE is
+# completed when one of its edges is the cut: both its corners within CUT_BORDER_SHARE of the frame's
+# border, and no card edge under it (its contrast across is under CUT_CONTRAST_SHARE of the opposite
+# edge's, a real card edge against the background). The two sides meeting the cut edge are lengthened
+# until the card has ID-1 proportions, and only when the moved corners land outside the frame (one may
+# stop just short of it: the sides' directions are a few degrees off), so no part of the card that the
+# camera sees well inside the frame is made up.
+CUT_ASPECT_TOLERANCE = 0.06
+CUT_BORDER_SHARE = 0.06
+CUT_CONTRAST_SHARE = 0.5
+
+
+def _outside(point: np.ndarray, width: int, height: int) -> bool:
+    x, y = float(point[0]), float(point[1])
+    return x < 0 or y < 0 or x > width - 1 or y > height - 1
+
+
+def _near_border(point: np.ndarray, width: int, height: int, near: float) -> bool:
+    x, y = float(point[0]), float(point[1])
+    return min(x, y, width - 1 - x, height - 1 - y) <= near
+
+
+def edge_contrast(gray: np.ndarray, a: np.ndarray, b: np.ndarray, inward: np.ndarray, offset: float,
+                  samples: int = 24) -> float:
+    """Median absolute grey difference across the segment ``a``–``b``, between points ``offset`` pixels
+    to either side (``inward`` is the unit normal towards the card); samples whose outer point leaves the
+    image are skipped, and an edge with under a quarter of its samples left has no contrast (0)."""
+    h, w = gray.shape[:2]
+    t = np.linspace(0.15, 0.85, samples)[:, None]
+    pts = a[None] + t * (b - a)[None]
+    inner, outer = pts + inward * offset, pts - inward * offset
+    ok = np.array([not _outside(p, w, h) and not _outside(q, w, h) for p, q in zip(inner, outer, strict=True)])
+    if ok.sum() < samples / 4:
+        return 0.0
+    ii, oo = np.round(inner[ok]).astype(int), np.round(outer[ok]).astype(int)
+    diff = gray[ii[:, 1], ii[:, 0]].astype(np.float64) - gray[oo[:, 1], oo[:, 0]].astype(np.float64)
+    return float(np.median(np.abs(diff)))
+
+
+def complete_cut_quad(corners: np.ndarray, image: np.ndarray, aspect: float = ID1_ASPECT,
+                      tolerance: float = CUT_ASPECT_TOLERANCE, border_share: float = CUT_BORDER_SHARE,
+                      contrast_share: float = CUT_CONTRAST_SHARE) -> np.ndarray | None:
+    """The whole card's corners (design order) when ``corners`` look cut off by the border of ``image``
+    (BGR or grey), else None. Of the edges that could be the cut one, the one needing the least
+    lengthening wins; each side meeting it keeps its direction and grows by the same factor, so a side
+    shortened by perspective stays shorter."""
+    import cv2
+
+    c = np.asarray(corners, dtype=np.float64).reshape(4, 2)
+    h, w = image.shape[:2]
+    lens = np.array([np.linalg.norm(c[(i + 1) % 4] - c[i]) for i in range(4)])
+    if lens.min() < 4.0:
+        return None
+    ratio = max(lens[0] + lens[2], lens[1] + lens[3]) / min(lens[0] + lens[2], lens[1] + lens[3])
+    if abs(ratio / aspect - 1.0) <= tolerance:
+        return None
+    near = border_share * min(w, h)
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    centre = c.mean(axis=0)
+    offset = max(3.0, 0.03 * float(lens.mean()))
+
+    def contrast(i: int) -> float:
+        a, b = c[i], c[(i + 1) % 4]
+        d = (b - a) / np.linalg.norm(b - a)
+        n = np.array([-d[1], d[0]])
+        if np.dot(centre - (a + b) / 2, n) < 0:
+            n = -n
+        return edge_contrast(gray, a, b, n, offset)
+
+    best: tuple[float, np.ndarray] | None = None
+    for e in range(4):  # edge e joins corners e and e+1; its opposite edge is kept
+        moved, anchors = (e, (e + 1) % 4), ((e + 3) % 4, (e + 2) % 4)
+        if not all(_near_border(c[m], w, h, near) for m in moved):
+            continue
+        kept = lens[(e + 2) % 4]
+        sides = np.array([np.linalg.norm(c[m] - c[a]) for m, a in zip(moved, anchors, strict=True)])
+        grown = [t for t in (kept * aspect, kept / aspect) if t > sides.mean() * (1.0 + tolerance)]
+        if not grown:
+            continue
+        factor = min(grown) / sides.mean()
+        new = c.copy()
+        for m, a in zip(moved, anchors, strict=True):
+            new[m] = c[a] + (c[m] - c[a]) * factor
+        beyond = [_outside(new[m], w, h) for m in moved]
+        if not any(beyond) or not all(b or _near_border(new[m], w, h, near) for b, m in zip(beyond, moved, strict=True)):
+            continue
+        if contrast(e) >= contrast_share * contrast((e + 2) % 4):
+            continue
+        if best is None or factor < best[0]:
+            best = (factor, new)
+    return None if best is None else best[1].astype(np.float32)

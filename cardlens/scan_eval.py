@@ -128,12 +128,13 @@ def _full_image_easyocr() -> FullImageTextScanner:
                                                             for line in group_lines(reader.read(img))])
 
 
-def make_engine(engine: str, whole_image: bool = True):
-    """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole."""
+def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True):
+    """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole,
+    ``cut_card=False`` never completes a card cut off by the frame."""
     from cardlens.scanner import CardScanner
 
     if engine in ("cardlens", "easyocr", "easyocr-fields"):
-        return CardScanner(reader=engine, frame_fallback=whole_image)
+        return CardScanner(reader=engine, frame_fallback=whole_image, complete_cut=cut_card)
     if engine == "easyocr-full":
         return _full_image_easyocr()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -191,10 +192,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
 
 def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
-                   progress: bool = False, whole_image: bool = True) -> dict:
+                   progress: bool = False, whole_image: bool = True, cut_card: bool = True) -> dict:
     folder = Path(folder)
     labels = load_labels(folder, limit)
-    scanner = scanner or make_engine(engine, whole_image)
+    scanner = scanner or make_engine(engine, whole_image, cut_card)
     outcomes = []
     from tqdm import tqdm
 

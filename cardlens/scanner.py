@@ -15,7 +15,7 @@ import numpy as np
 
 from cardlens.detector.contour import locate_card
 from cardlens.detector.types import CardDetection
-from cardlens.geometry import CARD_MARGIN, ID1_ASPECT, grow_quad, rectify
+from cardlens.geometry import CARD_MARGIN, ID1_ASPECT, complete_cut_quad, grow_quad, rectify
 from cardlens.imageio import load_image
 from cardlens.logs import get_logger
 from cardlens.ocr.fields import TextBox, assemble_fields
@@ -77,6 +77,12 @@ def make_reader(engine: str = "cardlens"):
 FRAME_ASPECT_TOLERANCE = 0.10
 # the first note of a result whose card is the whole image
 WHOLE_IMAGE_NOTE = "card taken as the whole image"
+# the note of a result whose card ran out of the frame and was read with its corners completed
+CUT_CARD_NOTE = "card partly outside the frame: read with its hidden corners completed"
+# the completed card's reading is dropped only when it scores this much lower as a card: equal readings
+# differ in the beam's shares by rounding, and the detector's quad is the one that is not card-shaped
+# (measured on s56: no answer differs from a strict comparison)
+CUT_SCORE_SLACK = 0.05
 
 
 def card_shaped(width: int, height: int, tolerance: float = FRAME_ASPECT_TOLERANCE) -> bool:
@@ -109,14 +115,19 @@ class CardScanner:
     accepted number, the field reader also reads the whole image as the card, and that reading wins when
     its number is confidently the best reading (share ≥ ``CONFIRMED_MIN_CONFIDENCE``) and it reads
     better as a card (:func:`cardlens.ocr.card_reader.reading_score`). The detector learned cards in
-    scenes; on frame-filling artwork it often boxes part of the card, or nothing."""
+    scenes; on frame-filling artwork it often boxes part of the card, or nothing.
+
+    ``complete_cut``: when the detected card looks cut off by the frame's border
+    (:func:`cardlens.geometry.complete_cut_quad`), the card is also read with its hidden corners
+    completed, and that reading wins unless it reads worse as a card."""
 
     def __init__(self, locator: Locator | str = "default", reader: object | None | str = "cardlens",
-                 card_margin: float = CARD_MARGIN, frame_fallback: bool = True):
+                 card_margin: float = CARD_MARGIN, frame_fallback: bool = True, complete_cut: bool = True):
         self.locator = make_locator(locator) if isinstance(locator, str) else locator
         self.reader = make_reader(reader) if isinstance(reader, str) else reader
         self.card_margin = float(card_margin)
         self.frame_fallback = bool(frame_fallback)
+        self.complete_cut = bool(complete_cut)
 
     @property
     def engine(self) -> str:
@@ -153,6 +164,15 @@ class CardScanner:
             with timer.stage("ocr"):
                 reading = self.reader.read_card(card)
             found = _Candidate(reading, det.corners, det.confidence, quad, card.shape[:2], f"card located by {det.method}")
+            whole_card = complete_cut_quad(det.corners, img) if self.complete_cut else None
+            if whole_card is not None:
+                with timer.stage("cut_card"):
+                    quad = grow_quad(whole_card, self.card_margin)
+                    card = rectify(img, quad)
+                    completed = self.reader.read_card(card)
+                if not cut_loses(completed, reading):
+                    found = _Candidate(completed, whole_card, det.confidence, quad, card.shape[:2],
+                                       f"card located by {det.method}; {CUT_CARD_NOTE}")
         if fallback and not (found and found.reading.decision and found.reading.decision.accepted):
             with timer.stage("whole_image"):
                 whole = frame_quad(w, h)
@@ -185,6 +205,14 @@ class CardScanner:
         return ScanResult(True, fields.number, fields.expiry, fields.name, _points(det.corners), det.confidence, size,
                           self.engine, timer.result(), (f"card located by {det.method}",),
                           bool(fields.number and fields.number.valid), ())
+
+
+def cut_loses(completed, reading) -> bool:
+    """Whether the reading of a cut card with its corners completed reads worse as a card than the
+    detector's own quad, by more than ``CUT_SCORE_SLACK`` (a near tie goes to the completed card)."""
+    from cardlens.ocr.card_reader import reading_score
+
+    return reading_score(completed) < reading_score(reading) - CUT_SCORE_SLACK
 
 
 def frame_wins(framed, reading) -> bool:

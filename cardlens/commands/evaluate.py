@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     sc.add_argument("--no-progress", action="store_true")
     sc.add_argument("--no-whole-image", action="store_true",
                     help="never read a card-shaped image as the card itself (the detector's card only)")
+    sc.add_argument("--no-cut-card", action="store_true",
+                    help="never complete a card cut off by the frame's border (the detector's corners only)")
     sc.set_defaults(func=run_scan)
 
 
@@ -96,13 +98,15 @@ def run_scan(args: argparse.Namespace) -> int:
     if unknown or not (engines or args.bundle):
         raise UsageError(f"unknown engine(s) {unknown}: choose from {', '.join(ENGINES)}")
     whole = not args.no_whole_image
-    reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress, whole_image=whole)
-               for e in engines]
+    cut = not args.no_cut_card
+    reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress, whole_image=whole,
+                              cut_card=cut) for e in engines]
     if args.bundle:
         from cardlens.export.bundle import bundle_scanner
 
         reports += [evaluate_scans(args.data, Path(b).name, args.limit, progress=not args.no_progress,
-                                   scanner=bundle_scanner(Path(b), frame_fallback=whole)) for b in args.bundle]
+                                   scanner=bundle_scanner(Path(b), frame_fallback=whole, complete_cut=cut))
+                    for b in args.bundle]
     md = to_markdown(reports)
     if args.out:
         Path(args.out + ".json").write_text(json.dumps(reports, indent=2) + "\n")

@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-whole-image", action="store_true",
                    help="never read a card-shaped image (card artwork, a scan) as the card itself when the "
                         "detector's card gives no accepted number")
+    p.add_argument("--no-cut-card", action="store_true",
+                   help="never complete a card cut off by the frame's border: read the detector's corners only")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
@@ -89,9 +91,11 @@ def run(args: argparse.Namespace) -> int:
             if scanner is None and args.bundle:
                 from cardlens.export.bundle import bundle_scanner
 
-                scanner = bundle_scanner(args.bundle, frame_fallback=not args.no_whole_image)
+                scanner = bundle_scanner(args.bundle, frame_fallback=not args.no_whole_image,
+                                         complete_cut=not args.no_cut_card)
             scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine,
-                                             frame_fallback=not args.no_whole_image)
+                                             frame_fallback=not args.no_whole_image,
+                                             complete_cut=not args.no_cut_card)
             result = scanner.scan(image)
         except CardlensError as exc:
             failures += 1

@@ -28,9 +28,9 @@ from cardlens._version import __version__
 from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
-from cardlens.geometry import CARD_MARGIN
+from cardlens.geometry import CARD_MARGIN, CUT_ASPECT_TOLERANCE, CUT_BORDER_SHARE, CUT_CONTRAST_SHARE
 from cardlens.modelspec import sha256_of
-from cardlens.scanner import FRAME_ASPECT_TOLERANCE
+from cardlens.scanner import CUT_SCORE_SLACK, FRAME_ASPECT_TOLERANCE
 
 CONTRACT = {
     "detector": {
@@ -49,6 +49,15 @@ CONTRACT = {
                        "(number: 1 + its share, on a card read turned by 180° only from a share of 0.3; + 0.5 with an expiry; "
                        "+ 0.25 with a name; + 0.25 read unturned: "
                        "cardlens.scanner.frame_wins)",
+        "cut_card": f"a detected card whose side ratio is off 1.586 by more than {CUT_ASPECT_TOLERANCE * 100:g} % is "
+                    "taken as cut off by the frame when one edge has both corners within "
+                    f"{CUT_BORDER_SHARE * 100:g} % of the image's shorter side from its border and a median grey "
+                    f"difference across it under {CUT_CONTRAST_SHARE:g} × the opposite edge's (no card edge under "
+                    "it); the two sides meeting it are lengthened by one factor to the nearest ID-1 proportion, "
+                    "only when a moved corner lands outside the image and neither stays inside the border band. "
+                    "That card is read too (same margin and warp); its reading is kept unless it scores lower as a "
+                    f"card by more than {CUT_SCORE_SLACK:g} (cardlens.geometry.complete_cut_quad, "
+                    "cardlens.scanner.cut_loses)",
     },
     "fields": {
         "input": "the rectified card, same letterbox as the detector",
@@ -269,9 +278,10 @@ def check_bundle(folder: Path) -> dict:
     return manifest
 
 
-def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True):
+def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True, complete_cut: bool = True):
     """A :class:`CardScanner` running a bundle's ONNX or TFLite models (after :func:`check_bundle`;
-    ``check=False`` only while the bundle is being written; ``frame_fallback`` as in the scanner)."""
+    ``check=False`` only while the bundle is being written; ``frame_fallback`` and ``complete_cut`` as in
+    the scanner)."""
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
     from cardlens.ocr.field_locator import FieldLocator
@@ -284,7 +294,7 @@ def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True
     reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
                         TextRecognizer.load(folder / "recognizer", runtime="auto"))
     return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader,
-                       frame_fallback=frame_fallback)
+                       frame_fallback=frame_fallback, complete_cut=complete_cut)
 
 
 ACCURACY_KEYS = ("images", "card_found", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")
