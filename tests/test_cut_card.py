@@ -6,7 +6,7 @@ import pytest
 from cardlens.detector.types import CardDetection
 from cardlens.geometry import ID1_ASPECT, complete_cut_quad, edge_contrast
 from cardlens.scanner import CUT_CARD_NOTE, CardScanner
-from tests.test_frame_fallback import OTHER, VALID, reading
+from tests.test_frame_fallback import OTHER, VALID, one_image_set, reading
 
 BG, CARD = 30, 200
 
@@ -150,17 +150,11 @@ def test_shipped_models_read_a_card_whose_top_runs_out_of_the_frame(top_cut):
 def test_cli_cut_card_switch(top_cut, tmp_path, monkeypatch, capsys, command):
     import json
 
-    import cv2
-
     from cardlens import scanner
     from cardlens.cli import main
 
     img, visible, pan = top_cut
-    (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "cut.png"), img)
-    label = {"file": "images/cut.png", "number": pan, "expiry": None, "name": None, "image_type": "photo",
-             "difficulty": "easy", "embossed": False, "orientation": "horizontal", "side": "front"}
-    (tmp_path / "labels.jsonl").write_text(json.dumps(label) + "\n")
+    one_image_set(tmp_path, "cut.png", img, pan, "photo")
     monkeypatch.setattr(scanner, "make_locator", lambda name="default": (lambda _: visible))
     completed = []
     monkeypatch.setattr(scanner, "complete_cut_quad",

@@ -153,20 +153,27 @@ def test_scan_cli_whole_image_and_its_off_switch(artwork, tmp_path, monkeypatch,
     assert main(["scan", "--json", "--no-whole-image", str(path)]) == 1
 
 
-def test_eval_scan_whole_image_switch(artwork, tmp_path, monkeypatch, capsys):
+def one_image_set(folder, name: str, image, number: str, image_type: str) -> None:
+    """A labelled set in realcards-dev's layout holding one image (BGR) with a number and nothing else."""
     import json
 
     import cv2
+
+    (folder / "images").mkdir()
+    cv2.imwrite(str(folder / "images" / name), image)
+    label = {"file": f"images/{name}", "number": number, "expiry": None, "name": None, "image_type": image_type,
+             "difficulty": "easy", "embossed": False, "orientation": "horizontal", "side": "front"}
+    (folder / "labels.jsonl").write_text(json.dumps(label) + "\n")
+
+
+def test_eval_scan_whole_image_switch(artwork, tmp_path, monkeypatch, capsys):
+    import json
 
     from cardlens import scanner
     from cardlens.cli import main
 
     art, pan = artwork
-    (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "art.png"), art)
-    label = {"file": "images/art.png", "number": pan, "expiry": None, "name": None, "image_type": "render",
-             "difficulty": "easy", "embossed": False, "orientation": "horizontal", "side": "front"}
-    (tmp_path / "labels.jsonl").write_text(json.dumps(label) + "\n")
+    one_image_set(tmp_path, "art.png", art, pan, "render")
     monkeypatch.setattr(scanner, "make_locator", lambda name="default": (lambda img: None))
     found = {}
     for flags in ([], ["--no-whole-image"]):
