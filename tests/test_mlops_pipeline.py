@@ -141,9 +141,10 @@ def test_pipeline_wiring_promotes_then_caches_then_refuses_a_worse_candidate(
     assert out.out.count("cached (") == len(outcome["run"]["steps"]) and "running" not in out.out
     assert len(calls) == 2 and reg.get("card-detector@production").version == "1"
 
-    # 3. a worse detector (its threshold raised so it finds nothing): only it and what follows run
-    #    again; the gate refuses it and says why; production stays where it was
-    worse = write_config(tmp_path, train={"detector": {"conf": 0.999}})
+    # 3. a worse detector (its threshold raised so it finds nothing: above any sigmoid score, as stage 6
+    #    scores one of these cards 0.999): only it and what follows run again; the gate refuses it and
+    #    says why; production stays where it was
+    worse = write_config(tmp_path, train={"detector": {"conf": 1.01}})
     code = main(["pipeline", "run", "--config", worse, "--data", str(data)])
     out = capsys.readouterr()
     assert code == 3
