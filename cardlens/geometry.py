@@ -130,11 +130,14 @@ def complete_cut_quad(corners: np.ndarray, image: np.ndarray, aspect: float = ID
     if abs(ratio / aspect - 1.0) <= tolerance:
         return None
     near = border_share * min(w, h)
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     centre = c.mean(axis=0)
     offset = max(3.0, 0.03 * float(lens.mean()))
+    grays: list[np.ndarray] = []  # converted only once an edge passes the geometric tests
 
     def contrast(i: int) -> float:
+        if not grays:
+            grays.append(image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+        gray = grays[0]
         a, b = c[i], c[(i + 1) % 4]
         d = (b - a) / np.linalg.norm(b - a)
         n = np.array([-d[1], d[0]])

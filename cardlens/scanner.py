@@ -167,22 +167,17 @@ class CardScanner:
             whole_card = complete_cut_quad(det.corners, img) if self.complete_cut else None
             if whole_card is not None:
                 with timer.stage("cut_card"):
-                    quad = grow_quad(whole_card, self.card_margin)
-                    card = rectify(img, quad)
-                    completed = self.reader.read_card(card)
-                if not cut_loses(completed, reading):
-                    found = _Candidate(completed, whole_card, det.confidence, quad, card.shape[:2],
-                                       f"card located by {det.method}; {CUT_CARD_NOTE}")
+                    completed = self._read_at(img, whole_card, det.confidence,
+                                              f"card located by {det.method}; {CUT_CARD_NOTE}")
+                if not cut_loses(completed.reading, reading):
+                    found = completed
         if fallback and not (found and found.reading.decision and found.reading.decision.accepted):
+            note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
+                "the detector's card" if found else "nothing (no card detected)")
             with timer.stage("whole_image"):
-                whole = frame_quad(w, h)
-                quad = grow_quad(whole, self.card_margin)
-                card = rectify(img, quad)
-                framed = self.reader.read_card(card)
-            if frame_wins(framed, found.reading if found else None):
-                note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
-                    "the detector's card" if found else "nothing (no card detected)")
-                found = _Candidate(framed, whole, 0.0, quad, card.shape[:2], note)
+                framed = self._read_at(img, frame_quad(w, h), 0.0, note)
+            if frame_wins(framed.reading, found.reading if found else None):
+                found = framed
         if found is None:
             return _no_card((w, h), self.engine, timer)
         reading, corners, confidence, quad, card_hw, note = found
@@ -193,6 +188,12 @@ class CardScanner:
         accepted = reading.decision.accepted if reading.decision else False
         return ScanResult(True, fields.number, fields.expiry, fields.name, _points(corners), confidence, (w, h),
                           self.engine, timer.result(), tuple(notes), accepted, _field_quads(reading, card_hw, quad))
+
+    def _read_at(self, img: np.ndarray, corners: np.ndarray, confidence: float, note: str) -> _Candidate:
+        """The field reader's reading of the card at ``corners`` (cut with the card margin)."""
+        quad = grow_quad(corners, self.card_margin)
+        card = rectify(img, quad)
+        return _Candidate(self.reader.read_card(card), corners, confidence, quad, card.shape[:2], note)
 
     def _read_text_boxes(self, card: np.ndarray, det: CardDetection, size: tuple[int, int],
                          timer: StageTimer) -> ScanResult:
