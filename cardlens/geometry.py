@@ -60,14 +60,19 @@ CARD_MARGIN = 0.03
 def grow_quad(corners: np.ndarray, margin: float) -> np.ndarray:
     """``corners`` (design order) grown by ``margin`` of the card's width and height on every side, in the
     card's own plane: the perspective is kept, so a tilted card grows more on its near side."""
+    return grow_sides(corners, margin, margin, margin, margin)
+
+
+def grow_sides(corners: np.ndarray, left: float, top: float, right: float, bottom: float) -> np.ndarray:
+    """``corners`` (design order) grown on each side of the card's design by its own share of the card's
+    width (left, right) or height (top, bottom), in the card's plane like :func:`grow_quad`."""
     import cv2
 
     c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
-    if not margin:
+    if not any((left, top, right, bottom)):
         return c
     unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float32)
-    m = float(margin)
-    grown = np.array([[-m, -m], [1 + m, -m], [1 + m, 1 + m], [-m, 1 + m]], dtype=np.float32)
+    grown = np.array([[-left, -top], [1 + right, -top], [1 + right, 1 + bottom], [-left, 1 + bottom]], dtype=np.float32)
     return cv2.perspectiveTransform(grown[None], cv2.getPerspectiveTransform(unit, c))[0]
 
 

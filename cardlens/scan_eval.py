@@ -128,13 +128,15 @@ def _full_image_easyocr() -> FullImageTextScanner:
                                                             for line in group_lines(reader.read(img))])
 
 
-def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True):
+def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, edge_extension: bool = True):
     """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole,
-    ``cut_card=False`` never completes a card cut off by the frame."""
+    ``cut_card=False`` never completes a card cut off by the frame, ``edge_extension=False`` never reads
+    a card extended past the edge its text runs to."""
     from cardlens.scanner import CardScanner
 
     if engine in ("cardlens", "easyocr", "easyocr-fields"):
-        return CardScanner(reader=engine, frame_fallback=whole_image, complete_cut=cut_card)
+        return CardScanner(reader=engine, frame_fallback=whole_image, complete_cut=cut_card,
+                           extend_edges=edge_extension)
     if engine == "easyocr-full":
         return _full_image_easyocr()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -192,10 +194,11 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
 
 def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
-                   progress: bool = False, whole_image: bool = True, cut_card: bool = True) -> dict:
+                   progress: bool = False, whole_image: bool = True, cut_card: bool = True,
+                   edge_extension: bool = True) -> dict:
     folder = Path(folder)
     labels = load_labels(folder, limit)
-    scanner = scanner or make_engine(engine, whole_image, cut_card)
+    scanner = scanner or make_engine(engine, whole_image, cut_card, edge_extension)
     outcomes = []
     from tqdm import tqdm
 

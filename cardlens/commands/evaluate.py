@@ -41,6 +41,8 @@ def register(subparsers) -> None:
                     help="never read a card-shaped image as the card itself (the detector's card only)")
     sc.add_argument("--no-cut-card", action="store_true",
                     help="never complete a card cut off by the frame's border (the detector's corners only)")
+    sc.add_argument("--no-edge-extension", action="store_true",
+                    help="never read a card extended past the edge its number or name runs to")
     sc.set_defaults(func=run_scan)
 
 
@@ -99,13 +101,15 @@ def run_scan(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown engine(s) {unknown}: choose from {', '.join(ENGINES)}")
     whole = not args.no_whole_image
     cut = not args.no_cut_card
+    edge = not args.no_edge_extension
     reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress, whole_image=whole,
-                              cut_card=cut) for e in engines]
+                              cut_card=cut, edge_extension=edge) for e in engines]
     if args.bundle:
         from cardlens.export.bundle import bundle_scanner
 
         reports += [evaluate_scans(args.data, Path(b).name, args.limit, progress=not args.no_progress,
-                                   scanner=bundle_scanner(Path(b), frame_fallback=whole, complete_cut=cut))
+                                   scanner=bundle_scanner(Path(b), frame_fallback=whole, complete_cut=cut,
+                                                          extend_edges=edge))
                     for b in args.bundle]
     md = to_markdown(reports)
     if args.out:

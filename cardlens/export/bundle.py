@@ -30,7 +30,8 @@ from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
 from cardlens.geometry import CARD_MARGIN, CUT_ASPECT_TOLERANCE, CUT_BORDER_SHARE, CUT_CONTRAST_SHARE
 from cardlens.modelspec import sha256_of
-from cardlens.scanner import CUT_SCORE_SLACK, FRAME_ASPECT_TOLERANCE
+from cardlens.ocr.card_reader import EDGE_TOUCH
+from cardlens.scanner import EDGE_EXTENSION, FRAME_ASPECT_TOLERANCE, GROWN_CARD_SLACK
 
 CONTRACT = {
     "detector": {
@@ -56,8 +57,14 @@ CONTRACT = {
                     "it); the two sides meeting it are lengthened by one factor to the nearest ID-1 proportion, "
                     "only when a moved corner lands outside the image and neither stays inside the border band. "
                     "That card is read too (same margin and warp); its reading is kept unless it scores lower as a "
-                    f"card by more than {CUT_SCORE_SLACK:g} (cardlens.geometry.complete_cut_quad, "
-                    "cardlens.scanner.cut_loses)",
+                    f"card by more than {GROWN_CARD_SLACK:g} (cardlens.geometry.complete_cut_quad, "
+                    "cardlens.scanner.grown_card_loses)",
+        "edge_extension": f"when a number, digit-group or name box comes within {EDGE_TOUCH * 100:g} % of the card's "
+                          "width of the rectified card's left or right edge (sides swapped on a card read turned by "
+                          f"180°), the card is read again with that side moved out by {EDGE_EXTENSION * 100:g} % of "
+                          "its width in the card's plane (then the same margin and warp); that reading is kept "
+                          f"unless it scores lower as a card by more than {GROWN_CARD_SLACK:g} "
+                          "(cardlens.ocr.card_reader.text_at_edges, cardlens.scanner.grown_card_loses)",
     },
     "fields": {
         "input": "the rectified card, same letterbox as the detector",
@@ -278,10 +285,11 @@ def check_bundle(folder: Path) -> dict:
     return manifest
 
 
-def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True, complete_cut: bool = True):
+def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True, complete_cut: bool = True,
+                   extend_edges: bool = True):
     """A :class:`CardScanner` running a bundle's ONNX or TFLite models (after :func:`check_bundle`;
-    ``check=False`` only while the bundle is being written; ``frame_fallback`` and ``complete_cut`` as in
-    the scanner)."""
+    ``check=False`` only while the bundle is being written; ``frame_fallback``, ``complete_cut`` and
+    ``extend_edges`` as in the scanner)."""
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
     from cardlens.ocr.field_locator import FieldLocator
@@ -294,7 +302,8 @@ def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True
     reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
                         TextRecognizer.load(folder / "recognizer", runtime="auto"))
     return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader,
-                       frame_fallback=frame_fallback, complete_cut=complete_cut)
+                       frame_fallback=frame_fallback, complete_cut=complete_cut,
+                       extend_edges=extend_edges)
 
 
 ACCURACY_KEYS = ("images", "card_found", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")

@@ -303,6 +303,22 @@ def _check_stacked_rows(decision: NumberDecision, box: FieldBox, rows: list[list
     return refused(decision, "the number box holds more rows than were read: digits may be missing")
 
 
+# A number, digit-group or name box this close to the rectified card's left or right edge (share of its
+# width) runs into it. Measured on s56 with EDGE_EXTENSION 0.15: 0.015 and 0.03 read the same (80.8 / 80.9 %
+# number exact), 0.03 tries the extension on twice as many cards.
+EDGE_TOUCH = 0.015
+EDGE_KINDS = ("number", "number_group", "name")
+
+
+def text_at_edges(reading: CardReading, card_width: int) -> tuple[bool, bool]:
+    """Whether the reading's number, digit-group or name boxes run to the card's (left, right) edge, in
+    the design's frame: a card read turned by 180° has its sides swapped."""
+    near = EDGE_TOUCH * card_width
+    left = any(b.box[0] < near for b in reading.boxes if b.kind in EDGE_KINDS)
+    right = any(b.box[2] > card_width - near for b in reading.boxes if b.kind in EDGE_KINDS)
+    return (right, left) if reading.rotated else (left, right)
+
+
 # How much better the card turned by 180° must read to overrule the detector's corner order.
 ROTATION_MARGIN = 0.25
 # A number read from the turned card under this confidence is no evidence for the turn: cards without a
