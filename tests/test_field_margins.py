@@ -1,0 +1,77 @@
+"""The cardholder name and the expiry date are read at several crop margins and the surest reading kept."""
+
+import numpy as np
+
+from cardlens.ocr.card_reader import EXPIRY_PADS_X, MIN_NAME_CHAR_CONFIDENCE, NAME_PADS_X, CardReader
+from cardlens.ocr.charset import CHARSET
+from cardlens.ocr.field_locator import FieldBox
+
+
+def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> np.ndarray:
+    """Per-frame probabilities that read ``text``, every character at 0.95 but the first at ``weakest``
+    (the rest spread over the other characters of ``alphabet``, which the field's alphabet allows too);
+    each character is followed by a blank frame."""
+    rows = []
+    for i, ch in enumerate(text):
+        p = weakest if i == 0 else 0.95
+        others = [CHARSET.index(c) + 1 for c in alphabet if c != ch]
+        row = np.zeros(len(CHARSET) + 1)
+        row[others] = (1 - p) / len(others)
+        row[CHARSET.index(ch) + 1] = p
+        rows.append(row)
+        blank = np.full(len(CHARSET) + 1, 1e-4)
+        blank[0] = 1.0
+        rows.append(blank / blank.sum())
+    return np.array(rows)
+
+
+class MarginRecognizer:
+    """Reads the i-th crop it is given as ``readings[i]``, recording the crops' widths."""
+
+    def __init__(self, readings, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+        self.readings, self.widths, self.alphabet = list(readings), [], alphabet
+
+    def probabilities(self, crop):
+        self.widths.append(crop.shape[1])
+        return probs_for(*self.readings[len(self.widths) - 1], self.alphabet)
+
+
+def read_name(readings):
+    reader = CardReader.__new__(CardReader)
+    reader.recognizer = MarginRecognizer(readings)
+    card = np.full((540, 856, 3), 200, np.uint8)
+    name = reader._name(card, [FieldBox("name", (100.0, 400.0, 400.0, 430.0), 0.8)])
+    return name, reader.recognizer.widths
+
+
+def test_the_margin_whose_weakest_character_is_surest_wins():
+    assert len(NAME_PADS_X) == 4
+    name, widths = read_name([("OHN SMITH", 0.6), ("JOHN SMITH", 0.9), ("JOHN SMITH", 0.8), ("IJOHN SMITH", 0.5)])
+    assert name.value == "JOHN SMITH" and abs(name.confidence - 0.9) < 1e-6
+    # one crop per margin, widest last (the margins are box heights either side)
+    assert len(widths) == 4 and widths == sorted(widths) and widths[-1] - widths[0] > 30
+
+
+def test_no_margin_sure_enough_gives_no_name():
+    low = MIN_NAME_CHAR_CONFIDENCE - 0.05
+    name, widths = read_name([("JOHN SMITH", low)] * 4)
+    assert name is None and len(widths) == 4
+
+
+def read_expiry(readings):
+    reader = CardReader.__new__(CardReader)
+    reader.recognizer, reader.beam = MarginRecognizer(readings, "0123456789"), 16
+    card = np.full((540, 856, 3), 200, np.uint8)
+    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    return date, reader.recognizer.widths
+
+
+def test_the_expiry_margin_whose_date_holds_most_of_its_beams_wins():
+    assert len(EXPIRY_PADS_X) == 3
+    # the tight crop lost the leading 1; the middle one reads 12/39 unsurely, the wide one 12/38 surely
+    date, widths = read_expiry([("2/38", 0.9), ("12/39", 0.5), ("12/38", 0.95)])
+    assert date is not None and date.text == "12/38" and (date.month, date.year) == (12, 2038)
+    assert len(widths) == 3 and widths == sorted(widths)
+    # no crop holds a date: none
+    date, _ = read_expiry([("13/38", 0.9), ("00/38", 0.9), ("99/99", 0.9)])
+    assert date is None
