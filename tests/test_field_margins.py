@@ -1,10 +1,17 @@
-"""The cardholder name and the expiry date are read at several crop margins and the surest reading kept."""
+"""Fields read at several crop margins: the surest name and date kept, an unaccepted number tried again."""
 
 import numpy as np
 
-from cardlens.ocr.card_reader import EXPIRY_PADS_X, MIN_NAME_CHAR_CONFIDENCE, NAME_PADS_X, CardReader
+from cardlens.ocr.card_reader import (
+    EXPIRY_PADS_X,
+    MIN_NAME_CHAR_CONFIDENCE,
+    NAME_PADS_X,
+    NUMBER_PADS_X,
+    CardReader,
+)
 from cardlens.ocr.charset import CHARSET
 from cardlens.ocr.field_locator import FieldBox
+from tests.test_frame_fallback import VALID, reading
 
 
 def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> np.ndarray:
@@ -75,3 +82,37 @@ def test_the_expiry_margin_whose_date_holds_most_of_its_beams_wins():
     # no crop holds a date: none
     date, _ = read_expiry([("13/38", 0.9), ("00/38", 0.9), ("99/99", 0.9)])
     assert date is None
+
+
+def read_number(by_margin):
+    """The reader's number when its reading at each margin is ``by_margin[pad_x]`` (a reading or None
+    for "no number field"), and the margins it read at."""
+    reader = CardReader.__new__(CardReader)
+    margins = []
+
+    def at(card, boxes, tilt, pad_x):
+        margins.append(pad_x)
+        r = by_margin[pad_x]
+        return (r.decision, ["number read from the number line"]) if r else (None, ["no number field found"])
+
+    reader._number_at = at
+    decision, notes = reader._number(np.zeros((540, 856, 3), np.uint8), [])
+    return decision, notes, margins
+
+
+def test_an_unaccepted_number_is_read_again_at_the_next_margin():
+    first, second = NUMBER_PADS_X
+    sure, unsure = reading(VALID, 0.97), reading(VALID[:-1] + "8", 0.4)
+    # accepted at once: one reading
+    decision, _, margins = read_number({first: sure, second: unsure})
+    assert decision.accepted and margins == [first]
+    # not accepted: the accepted reading at the next margin takes its place, and says so
+    decision, notes, margins = read_number({first: unsure, second: sure})
+    assert decision.accepted and decision.number.reveal() == VALID and margins == [first, second]
+    assert "wide of the text" in notes[-1]
+    # accepted nowhere: the first margin's reading stands
+    decision, _, _ = read_number({first: unsure, second: reading(VALID[:-2] + "55", 0.3)})
+    assert not decision.accepted and decision.number.reveal() == VALID[:-1] + "8"
+    # no number field: not read again
+    decision, notes, margins = read_number({first: None, second: sure})
+    assert decision is None and margins == [first]
