@@ -96,7 +96,8 @@ def read_number(by_margin):
         return (r.decision, ["number read from the number line"]) if r else (None, ["no number field found"])
 
     reader._number_at = at
-    decision, notes = reader._number(np.zeros((540, 856, 3), np.uint8), [])
+    field = [] if by_margin[NUMBER_PADS_X[0]] is None else [FieldBox("number", (60.0, 250.0, 700.0, 290.0), 0.8)]
+    decision, notes = reader._number(np.zeros((540, 856, 3), np.uint8), field)
     return decision, notes, margins
 
 

@@ -151,16 +151,16 @@ class CardReader:
                 tilt: float = 0.0) -> tuple[NumberDecision | None, list[str]]:
         """The number read from crops at the first margin of ``NUMBER_PADS_X``; when that reading is not
         accepted, the first accepted reading at a later margin takes its place."""
+        line, groups, _, _ = _number_layout(boxes)
+        margins = NUMBER_PADS_X if line is not None or groups else NUMBER_PADS_X[:1]  # no number field: one look
         first = None
-        for pad_x in NUMBER_PADS_X:
+        for pad_x in margins:
             decision, notes = self._number_at(card, boxes, tilt, pad_x)
             if decision is not None and decision.accepted:
                 if first is not None:
                     notes.append(f"number accepted from crops {pad_x:g} box heights wide of the text")
                 return decision, notes
             first = first or (decision, notes)
-            if decision is None and "no number field found" in notes:
-                break
         return first
 
     def _number_at(self, card: np.ndarray, boxes: list[FieldBox], tilt: float,
