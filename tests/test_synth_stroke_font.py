@@ -67,17 +67,3 @@ def test_characters_without_strokes_come_from_the_fallback(key):
 def test_card_sampler_draws_the_stroke_faces():
     fonts = {make_card_spec(5, i).number_font for i in range(400)}
     assert set(STROKE_KEYS) <= fonts
-
-
-def test_hooked_variant_redraws_only_its_digits():
-    from cardlens.synth.stroke_font import VARIANTS, _glyph_mask
-
-    hooked = [f.key for f in FACES_BY_KEY.values() if f.variant == "hooked"]
-    assert hooked and isinstance(load_font(hooked[0], 30), StrokeFont)
-    for ch in GLYPHS:
-        plain, hook = _glyph_mask(ch, 40, 0.15), _glyph_mask(ch, 40, 0.15, "hooked")
-        same = plain[0].shape == hook[0].shape and np.array_equal(plain[0], hook[0])
-        assert same == (ch not in "679"), ch
-    with pytest.raises(ValueError, match="unknown stroke variant"):
-        StrokeFont(30, 0.15, load_font("ocrb", 30), "cursive")
-    assert set(VARIANTS["hooked"]) == set(GLYPHS)

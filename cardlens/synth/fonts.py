@@ -20,7 +20,6 @@ class FontFace:
     roles: tuple[str, ...]  # "emboss", "flat", "label", "brand", "print"
     stroke: float = 0.0     # > 0: a drawn stroke face (``stroke_font``), this stroke width per cap height
     fallback: str = ""      # the face a stroke face borrows the characters it lacks from
-    variant: str = ""       # a stroke face's glyph variant (``stroke_font.VARIANTS``)
 
     @property
     def path(self) -> Path:
@@ -41,8 +40,6 @@ FACES: tuple[FontFace, ...] = (
              stroke=0.13, fallback="ocrb"),
     FontFace("stroke_emboss_bold", "", "cardlens stroke (Farrington 7B style)", True, ("emboss",),
              stroke=0.17, fallback="ocrb"),
-    FontFace("stroke_emboss_hooked", "", "cardlens stroke (hooked 7, straight-stemmed 6 and 9)", True, ("emboss",),
-             stroke=0.15, fallback="ocrb", variant="hooked"),
 )
 FACES_BY_KEY = {f.key: f for f in FACES}
 
@@ -59,5 +56,5 @@ def load_font(key: str, size_px: int):
     if face.stroke:
         from cardlens.synth.stroke_font import StrokeFont
 
-        return StrokeFont(size_px, face.stroke, load_font(face.fallback, size_px), face.variant)
+        return StrokeFont(size_px, face.stroke, load_font(face.fallback, size_px))
     return ImageFont.truetype(str(face.path), max(4, int(size_px)))

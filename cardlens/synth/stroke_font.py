@@ -3,9 +3,7 @@
 No freely licensed Farrington 7B exists, and real embossed cards read badly with the free faces alone:
 their ``7`` bends into a vertical stem, their ``6`` and ``9`` are ``b`` and ``q`` shapes, ``4`` is open
 and ``3`` has a flat top. These glyphs are monoline strokes drawn here (digits and ``/``); any other
-character comes from the face's fallback font. A variant (``VARIANTS``) redraws a few digits the way
-other embossers cut them: the ``hooked`` cut, common on UnionPay and other East Asian cards, has a ``7``
-with a serif on its top bar and a curved leg, and a ``6`` and ``9`` whose stems run straight. The object answers the few calls the renderer makes of a
+character comes from the face's fallback font. The object answers the few calls the renderer makes of a
 PIL font (``getlength``) and draws masks with the same offset convention as ``design.text_mask``.
 """
 
@@ -57,35 +55,16 @@ def _glyph_strokes() -> dict[str, list[list[tuple[float, float]]]]:
     }
 
 
-def _curve(p0, p1, p2, n: int = 16) -> list[tuple[float, float]]:
-    """A quadratic Bezier from ``p0`` to ``p2`` pulled toward ``p1``."""
-    return [((1 - t) ** 2 * p0[0] + 2 * (1 - t) * t * p1[0] + t * t * p2[0],
-             (1 - t) ** 2 * p0[1] + 2 * (1 - t) * t * p1[1] + t * t * p2[1]) for t in np.linspace(0, 1, n)]
-
-
-def _hooked() -> dict[str, list[list[tuple[float, float]]]]:
-    six = [[(0.3, 0.0), (0.02, 0.0), (0.02, 0.72)], _arc(0.52, 0.7, 0.48, 0.3, 0, 360, n=40)]
-    return {
-        "7": [[(0.0, 0.22), (0.0, 0.0), (1.0, 0.0)] + _curve((1.0, 0.0), (0.48, 0.42), (0.32, 1.0))[1:]],
-        "6": six,
-        "9": _turned(six),
-    }
-
-
 GLYPHS = _glyph_strokes()
-VARIANTS = {"": GLYPHS, "hooked": {**GLYPHS, **_hooked()}}
 
 
 class StrokeFont:
     """One size of a stroke face: ``weight`` is the stroke width per cap height."""
 
-    def __init__(self, size_px: int, weight: float, fallback, variant: str = ""):
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown stroke variant {variant!r} (known: {sorted(VARIANTS)})")
+    def __init__(self, size_px: int, weight: float, fallback):
         self.size = max(4, int(size_px))
         self.weight = float(weight)
         self.fallback = fallback  # a PIL font at the same size, for characters without a stroke glyph
-        self.variant = variant
 
     def getlength(self, text: str) -> float:
         return float(sum(self.size * ADVANCE if ch in GLYPHS or ch == " " else self.fallback.getlength(ch)
@@ -93,7 +72,7 @@ class StrokeFont:
 
 
 @lru_cache(maxsize=2048)
-def _glyph_mask(ch: str, size: int, weight: float, variant: str = "") -> tuple[np.ndarray, int, int]:
+def _glyph_mask(ch: str, size: int, weight: float) -> tuple[np.ndarray, int, int]:
     """Mask of one stroke glyph and the offset of its top-left from the left-baseline pen."""
     cap = size * CAP
     w = cap * INK_W
@@ -105,7 +84,7 @@ def _glyph_mask(ch: str, size: int, weight: float, variant: str = "") -> tuple[n
     W = int(math.ceil((w + 2 * pad) * ss))
     canvas = np.zeros((H, W), np.uint8)
     top = pad + cap * 0.05
-    for stroke in VARIANTS[variant][ch]:
+    for stroke in GLYPHS[ch]:
         pts = np.array([[(pad + x * w) * ss, (top + y * cap) * ss] for x, y in stroke], np.float64)
         cv2.polylines(canvas, [np.round(pts * 16).astype(np.int32)], False, 255, int(round(t * ss)),
                       cv2.LINE_AA, shift=4)
@@ -121,7 +100,7 @@ def stroke_text_mask(text: str, font: StrokeFont, fallback_mask) -> tuple[np.nda
     pen = 0.0
     for ch in text:
         if ch in GLYPHS:
-            m, ox, oy = _glyph_mask(ch, font.size, font.weight, font.variant)
+            m, ox, oy = _glyph_mask(ch, font.size, font.weight)
             pieces.append((m, int(round(pen)) + ox, oy))
         elif ch != " ":
             m, ox, oy = fallback_mask(ch)
