@@ -1,11 +1,14 @@
-"""Fields read at several crop margins: the surest name and date kept, an unaccepted number tried again."""
+"""Fields read at several crop margins: the surest name and date kept (and no further margin read once
+one is sure), an unaccepted number tried again."""
 
 import numpy as np
 
 from cardlens.ocr.card_reader import (
+    DATE_SURE_SHARE,
     EXPIRY_PADS_X,
     MIN_NAME_CHAR_CONFIDENCE,
     NAME_PADS_X,
+    NAME_SURE_CHAR_CONFIDENCE,
     NUMBER_PADS_X,
     CardReader,
 )
@@ -14,13 +17,14 @@ from cardlens.ocr.field_locator import FieldBox
 from tests.test_frame_fallback import VALID, reading
 
 
-def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ") -> np.ndarray:
-    """Per-frame probabilities that read ``text``, every character at 0.95 but the first at ``weakest``
+def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+              rest: float = 0.95) -> np.ndarray:
+    """Per-frame probabilities that read ``text``, every character at ``rest`` but the first at ``weakest``
     (the rest spread over the other characters of ``alphabet``, which the field's alphabet allows too);
     each character is followed by a blank frame."""
     rows = []
     for i, ch in enumerate(text):
-        p = weakest if i == 0 else 0.95
+        p = weakest if i == 0 else rest
         others = [CHARSET.index(c) + 1 for c in alphabet if c != ch]
         row = np.zeros(len(CHARSET) + 1)
         row[others] = (1 - p) / len(others)
@@ -33,14 +37,16 @@ def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUV
 
 
 class MarginRecognizer:
-    """Reads the i-th crop it is given as ``readings[i]``, recording the crops' widths."""
+    """Reads the i-th crop it is given as ``readings[i]`` (text, first character's and, optionally, the
+    other characters' probability), recording the crops' widths."""
 
     def __init__(self, readings, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
         self.readings, self.widths, self.alphabet = list(readings), [], alphabet
 
     def probabilities(self, crop):
         self.widths.append(crop.shape[1])
-        return probs_for(*self.readings[len(self.widths) - 1], self.alphabet)
+        text, weakest, *rest = self.readings[len(self.widths) - 1]
+        return probs_for(text, weakest, self.alphabet, *rest)
 
 
 def read_name(readings):
@@ -53,10 +59,22 @@ def read_name(readings):
 
 def test_the_margin_whose_weakest_character_is_surest_wins():
     assert len(NAME_PADS_X) == 4
-    name, widths = read_name([("OHN SMITH", 0.6), ("JOHN SMITH", 0.9), ("JOHN SMITH", 0.8), ("IJOHN SMITH", 0.5)])
+    # readings in the order of NAME_PADS_X (0.5, 0.3, 0.7, 0.15 box heights): the widest crop took in a
+    # mark before the name, the tightest clipped its first letter
+    name, widths = read_name([("JOHN SMITH", 0.8), ("JOHN SMITH", 0.9), ("IJOHN SMITH", 0.5), ("OHN SMITH", 0.6)])
     assert name.value == "JOHN SMITH" and abs(name.confidence - 0.9) < 1e-6
-    # one crop per margin, widest last (the margins are box heights either side)
-    assert len(widths) == 4 and widths == sorted(widths) and widths[-1] - widths[0] > 30
+    # one crop per margin, each as wide as its margin (the margins are box heights either side)
+    assert len(widths) == 4 and list(np.argsort(widths)) == list(np.argsort(NAME_PADS_X))
+    assert max(widths) - min(widths) > 30
+
+
+def test_a_sure_name_ends_the_margin_loop():
+    sure = NAME_SURE_CHAR_CONFIDENCE + 0.01
+    name, widths = read_name([("JOHN SMITH", sure, sure), ("JOHN SMITHS", 0.999, 0.999)] * 2)
+    assert name.value == "JOHN SMITH" and len(widths) == 1
+    # sure only at the second margin: two crops read
+    name, widths = read_name([("JOHN SMITH", 0.9), ("JOHN SMITH", sure, sure), ("X", 0.999, 0.999), ("Y", 1, 1)])
+    assert name.value == "JOHN SMITH" and name.confidence >= NAME_SURE_CHAR_CONFIDENCE and len(widths) == 2
 
 
 def test_no_margin_sure_enough_gives_no_name():
@@ -82,6 +100,14 @@ def test_the_expiry_margin_whose_date_holds_most_of_its_beams_wins():
     # no crop holds a date: none
     date, _ = read_expiry([("13/38", 0.9), ("00/38", 0.9), ("99/99", 0.9)])
     assert date is None
+
+
+def test_a_sure_date_ends_the_margin_loop():
+    date, widths = read_expiry([("12/38", 0.9999, 0.9999), ("12/39", 0.9999, 0.9999), ("12/37", 0.9999, 0.9999)])
+    assert date.text == "12/38" and date.confidence >= DATE_SURE_SHARE * 0.8 and len(widths) == 1
+    # unsure at the first margin: the next ones are read and the surest kept
+    date, widths = read_expiry([("12/38", 0.5), ("12/39", 0.9999, 0.9999), ("12/37", 0.6)])
+    assert date.text == "12/39" and len(widths) == 2
 
 
 def read_number(by_margin):

@@ -30,7 +30,14 @@ from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
 from cardlens.geometry import CARD_MARGIN, CUT_ASPECT_TOLERANCE, CUT_BORDER_SHARE, CUT_CONTRAST_SHARE
 from cardlens.modelspec import sha256_of
-from cardlens.ocr.card_reader import EDGE_TOUCH, EXPIRY_PADS_X, NAME_PADS_X, NUMBER_PADS_X
+from cardlens.ocr.card_reader import (
+    DATE_SURE_SHARE,
+    EDGE_TOUCH,
+    EXPIRY_PADS_X,
+    NAME_PADS_X,
+    NAME_SURE_CHAR_CONFIDENCE,
+    NUMBER_PADS_X,
+)
 from cardlens.scanner import EDGE_EXTENSION, FRAME_ASPECT_TOLERANCE, GROWN_CARD_SLACK
 
 CONTRACT = {
@@ -72,8 +79,10 @@ CONTRACT = {
         "post": "score ≥ thresholds.conf, NMS per class; crop each field with margins 0.3 × box height left/right "
                 f"(a number not accepted is read again at {NUMBER_PADS_X[1]:g}, and an accepted reading there is taken; "
                 f"the expiry is read at {', '.join(f'{p:g}' for p in EXPIRY_PADS_X)} and the date holding the largest share "
-                f"of its beams kept; the name at {', '.join(f'{p:g}' for p in NAME_PADS_X)} and the reading whose "
-                "weakest character is surest kept) and 0.15 × box height above/below; when the number line's digit groups show the card still "
+                f"of its beams kept, no later margin read once a date holds ≥ {DATE_SURE_SHARE:g} of them; the name at "
+                f"{', '.join(f'{p:g}' for p in NAME_PADS_X)} in that order and the reading whose weakest character is "
+                f"surest kept, no later margin read once every character is ≥ {NAME_SURE_CHAR_CONFIDENCE:g}) "
+                "and 0.15 × box height above/below; when the number line's digit groups show the card still "
                 "turned (least-squares slope of the group centres, 0.008–0.35 rad), crop every line along that "
                 "slope and level (the number line's box, grown over its groups, narrowed to the text band: "
                 "cardlens.ocr.line_crop)",

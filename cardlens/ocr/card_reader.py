@@ -44,6 +44,8 @@ EXPIRY_PAD_X = 0.6
 # beams. Expiry exact (s56 first 400 / s51 / realcards-dev): 0.6 alone 87.9 / 84.5 / 60.7 %; 0.45, 0.6, 0.8:
 # 88.2 / 84.9 / 67.9 %; these three: 88.9 / 85.2 / 67.9 % (five margins 0.3–1.0 read as these three)
 EXPIRY_PADS_X = (0.3, 0.6, 1.0)
+# Later margins are not read once a date holds this share of its crop's beams: they gave the same date.
+DATE_SURE_SHARE = 0.98
 # The number is read from crops at the first of these margins (box heights left and right of the text);
 # a reading that is not accepted is tried again at the next, and the first accepted one is taken (an
 # accepted reading is never replaced). Validated PAN (s56 / s51 / realcards-dev): 0.3 alone 74.9 / 80.8 % /
@@ -68,13 +70,19 @@ class CardReading:
 # whose weakest character is surest is kept: a tight crop clips a first or last letter, a loose one takes
 # in a logo or the card's edge. Name exact (s56 first 400 / s51 / realcards-dev): 0.3 alone 70.4 / 69.4 /
 # 46.7 %; 0.2, 0.3, 0.5: 72.5 / 71.5 / 50.0 %; these four: 73.2 / 71.1 / 53.3 % (shifting the crops up
-# and down as well read fewer)
-NAME_PADS_X = (0.15, 0.3, 0.5, 0.7)
+# and down as well read fewer). They are read in this order, and no later margin once a reading is sure
+# (NAME_SURE_CHAR_CONFIDENCE): read tightest first, a clipped name is often sure of what is left ("ATRICIA"),
+# so the loose crops come first. Names right with this early stop against all four margins read:
+# s56 1,000 names 483 vs 479, s51 206 vs 202, s54 first 600 276 vs 272, realcards-dev 16 vs 16 (numbers and
+# dates the same everywhere), and 4-10 % less time per image.
+NAME_PADS_X = (0.5, 0.3, 0.7, 0.15)
 
 # a name is reported only when its weakest character is at least this sure. Measured: no correct name
 # on the synthetic (400) or real (55) sets is below it (0.5 would drop 2 correct synthetic ones), and a
 # wrong real one whose weakest character is 0.27 read I or L by a hair depending on the runtime
 MIN_NAME_CHAR_CONFIDENCE = 0.35
+# Later margins are not read once a name's weakest character is this sure.
+NAME_SURE_CHAR_CONFIDENCE = 0.98
 
 
 def _rows(boxes: list[FieldBox]) -> list[list[FieldBox]]:
@@ -220,9 +228,14 @@ class CardReader:
 
     def _expiry(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:EXPIRY_BOXES_TRIED]:
-            dates = [_date_of(beams, box) for pad_x in EXPIRY_PADS_X
-                     if (beams := self._beams(card, box, EXPIRY_CHARS, tilt, encloses=False, pad_x=pad_x))]
-            dates = [d for d in dates if d is not None]
+            dates = []
+            for pad_x in EXPIRY_PADS_X:
+                beams = self._beams(card, box, EXPIRY_CHARS, tilt, encloses=False, pad_x=pad_x)
+                date = _date_of(beams, box) if beams else None
+                if date is not None:
+                    dates.append(date)
+                    if date.confidence >= DATE_SURE_SHARE * box.confidence:
+                        break
             if dates:
                 return max(dates, key=lambda d: d.confidence)
         return None
@@ -239,6 +252,8 @@ class CardReader:
                 weakest = min(reading.char_confidences, default=0.0)
                 if value and weakest >= MIN_NAME_CHAR_CONFIDENCE and (best is None or weakest > best.confidence):
                     best = CardName(value, float(weakest), reading.char_confidences)
+                    if weakest >= NAME_SURE_CHAR_CONFIDENCE:
+                        break
             if best is not None:
                 return best
         return None
