@@ -128,14 +128,21 @@ def _full_image_easyocr() -> FullImageTextScanner:
                                                             for line in group_lines(reader.read(img))])
 
 
-def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, edge_extension: bool = True):
+def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, edge_extension: bool = True,
+                stop_when_sure: bool = True):
     """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole,
     ``cut_card=False`` never completes a card cut off by the frame, ``edge_extension=False`` never reads
-    a card extended past the edge its text runs to."""
+    a card extended past the edge its text runs to, ``stop_when_sure=False`` has our reader read every
+    name and date margin."""
     from cardlens.scanner import CardScanner
 
     if engine in ("cardlens", "easyocr", "easyocr-fields"):
-        return CardScanner(reader=engine, frame_fallback=whole_image, complete_cut=cut_card,
+        reader = engine
+        if engine == "cardlens" and not stop_when_sure:
+            from cardlens.ocr.card_reader import CardReader
+
+            reader = CardReader(stop_when_sure=False)
+        return CardScanner(reader=reader, frame_fallback=whole_image, complete_cut=cut_card,
                            extend_edges=edge_extension)
     if engine == "easyocr-full":
         return _full_image_easyocr()
@@ -195,10 +202,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
 def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
                    progress: bool = False, whole_image: bool = True, cut_card: bool = True,
-                   edge_extension: bool = True) -> dict:
+                   edge_extension: bool = True, stop_when_sure: bool = True) -> dict:
     folder = Path(folder)
     labels = load_labels(folder, limit)
-    scanner = scanner or make_engine(engine, whole_image, cut_card, edge_extension)
+    scanner = scanner or make_engine(engine, whole_image, cut_card, edge_extension, stop_when_sure)
     outcomes = []
     from tqdm import tqdm
 

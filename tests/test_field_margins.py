@@ -143,3 +143,42 @@ def test_an_unaccepted_number_is_read_again_at_the_next_margin():
     # no number field: not read again
     decision, notes, margins = read_number({first: None, second: sure})
     assert decision is None and margins == [first]
+
+
+def test_reading_every_margin_is_a_switch():
+    sure = NAME_SURE_CHAR_CONFIDENCE + 0.01
+    reader = CardReader.__new__(CardReader)
+    assert reader.stop_when_sure  # the default, also for readers built without __init__
+    reader.stop_when_sure = False
+    reader.recognizer = MarginRecognizer([("JOHN SMITH", sure, sure)] + [("JOHN SMITH", 0.9)] * 3)
+    card = np.full((540, 856, 3), 200, np.uint8)
+    name = reader._name(card, [FieldBox("name", (100.0, 400.0, 400.0, 430.0), 0.8)])
+    assert name.value == "JOHN SMITH" and abs(name.confidence - sure) < 1e-6
+    assert len(reader.recognizer.widths) == len(NAME_PADS_X)
+    reader.recognizer, reader.beam = MarginRecognizer([("12/38", 0.9999, 0.9999)] * 3, "0123456789"), 16
+    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    assert date.text == "12/38" and len(reader.recognizer.widths) == len(EXPIRY_PADS_X)
+
+
+def test_cli_read_every_margin_reaches_the_reader(tmp_path, monkeypatch, capsys):
+    import cv2
+
+    from cardlens import scan_eval
+    from cardlens.cli import main
+    from tests.conftest import EXAMPLE_IMAGE
+    from tests.test_frame_fallback import one_image_set
+
+    one_image_set(tmp_path, "card.jpg", cv2.imread(str(EXAMPLE_IMAGE)), VALID, "photo")
+    built, make = [], scan_eval.make_engine
+
+    def spy(*args):
+        scanner = make(*args)
+        built.append(scanner.reader.stop_when_sure)
+        return scanner
+
+    monkeypatch.setattr(scan_eval, "make_engine", spy)
+    for every in (False, True):
+        assert main(["eval", "scan", "--json", "--no-progress", "--data", str(tmp_path),
+                     *(["--read-every-margin"] if every else [])]) == 0
+        capsys.readouterr()
+    assert built == [True, False]

@@ -114,12 +114,16 @@ class CardReader:
     """Reads number, expiry and name from a rectified card (BGR). Stateless between calls."""
 
     name = "cardlens"
+    # ``False`` reads every name and date margin, even after a sure reading (the A/B for the early stop)
+    stop_when_sure = True
 
     def __init__(self, locator: FieldLocator | None = None, recognizer: TextRecognizer | None = None,
-                 runtime: str = "onnx", threads: int | None = None, try_rotated: bool = True):
+                 runtime: str = "onnx", threads: int | None = None, try_rotated: bool = True,
+                 stop_when_sure: bool = True):
         self.locator = locator or FieldLocator.load(runtime=runtime, threads=threads)
         self.recognizer = recognizer or TextRecognizer.load(runtime=runtime, threads=threads)
         self.try_rotated = try_rotated
+        self.stop_when_sure = bool(stop_when_sure)
         t = self.recognizer.spec.thresholds
         self.beam = int(t.get("beam", 16))
         self.min_confidence = float(t.get("number_min_confidence", 0.9))
@@ -234,7 +238,7 @@ class CardReader:
                 date = _date_of(beams, box) if beams else None
                 if date is not None:
                     dates.append(date)
-                    if date.confidence >= DATE_SURE_SHARE * box.confidence:
+                    if self.stop_when_sure and date.confidence >= DATE_SURE_SHARE * box.confidence:
                         break
             if dates:
                 return max(dates, key=lambda d: d.confidence)
@@ -252,7 +256,7 @@ class CardReader:
                 weakest = min(reading.char_confidences, default=0.0)
                 if value and weakest >= MIN_NAME_CHAR_CONFIDENCE and (best is None or weakest > best.confidence):
                     best = CardName(value, float(weakest), reading.char_confidences)
-                    if weakest >= NAME_SURE_CHAR_CONFIDENCE:
+                    if self.stop_when_sure and weakest >= NAME_SURE_CHAR_CONFIDENCE:
                         break
             if best is not None:
                 return best
