@@ -116,7 +116,7 @@ def read_number(by_margin):
     reader = CardReader.__new__(CardReader)
     margins = []
 
-    def at(card, boxes, tilt, pad_x):
+    def at(card, layout, tilt, pad_x):
         margins.append(pad_x)
         r = by_margin[pad_x]
         return (r.decision, ["number read from the number line"]) if r else (None, ["no number field found"])

@@ -163,11 +163,12 @@ class CardReader:
                 tilt: float = 0.0) -> tuple[NumberDecision | None, list[str]]:
         """The number read from crops at the first margin of ``NUMBER_PADS_X``; when that reading is not
         accepted, the first accepted reading at a later margin takes its place."""
-        line, groups, _, _ = _number_layout(boxes)
+        layout = _number_layout(boxes)
+        line, groups, _, _ = layout
         margins = NUMBER_PADS_X if line is not None or groups else NUMBER_PADS_X[:1]  # no number field: one look
         first = None
         for pad_x in margins:
-            decision, notes = self._number_at(card, boxes, tilt, pad_x)
+            decision, notes = self._number_at(card, layout, tilt, pad_x)
             if decision is not None and decision.accepted:
                 if first is not None:
                     notes.append(f"number accepted from crops {pad_x:g} box heights wide of the text")
@@ -175,10 +176,11 @@ class CardReader:
             first = first or (decision, notes)
         return first
 
-    def _number_at(self, card: np.ndarray, boxes: list[FieldBox], tilt: float,
+    def _number_at(self, card: np.ndarray, layout, tilt: float,
                    pad_x: float) -> tuple[NumberDecision | None, list[str]]:
+        """The number read at one margin; ``layout`` is :func:`_number_layout` of the located boxes."""
         notes: list[str] = []
-        line, groups, rows, stacked = _number_layout(boxes)
+        line, groups, rows, stacked = layout
         if line is not None:
             line = _extend_to_groups(line, groups)
         attempts = []
