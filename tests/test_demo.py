@@ -102,7 +102,8 @@ def test_empty_video_is_refused(tmp_path, capsys):
     bad = tmp_path / "empty.mp4"
     bad.write_bytes(b"")
     assert main(["demo", str(bad), "--headless", "--out", str(tmp_path / "o")]) == 1
-    assert "cannot open video" in capsys.readouterr().err or "no frames" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot open video" in err or "no frames" in err
 
 
 def test_window_under_xvfb_takes_a_screenshot(video, tmp_path):

@@ -3,6 +3,7 @@
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import need
@@ -98,6 +99,20 @@ def test_rectify_gives_upright_canonical_card(onnx_det, example):
     det = onnx_det.detect(img)[0]
     card = onnx_det.rectify(img, det)
     assert card.shape[:2] == (540, 856)
+    # the same design as the card cut at its true corners, and not that card turned or mirrored
+    from cardlens.geometry import rectify
+
+    truth = rectify(img, example[1], (856, 540))
+
+    def corr(a, b):
+        a, b = (cv2.resize(cv2.cvtColor(x, cv2.COLOR_BGR2GRAY), (32, 20), interpolation=cv2.INTER_AREA)
+                .astype(np.float64).ravel() for x in (a, b))
+        return float(np.corrcoef(a, b)[0, 1])
+
+    upright = corr(card, truth)
+    assert upright > 0.7, f"rectified card is not the card: correlation {upright:.2f}"
+    for turned in (truth[::-1, ::-1], truth[:, ::-1], truth[::-1]):
+        assert upright > corr(card, np.ascontiguousarray(turned)) + 0.3
 
 
 @pytest.mark.parametrize("bad", [None, np.zeros((1, 1, 3), np.uint8), np.zeros((0, 5), np.uint8),

@@ -42,3 +42,20 @@ def test_train_missing_data_is_one_line(tmp_path, capsys):
     assert main(["train", "detector", "--data", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "dataset YAML not found" in err and "Traceback" not in err
+
+
+def test_model_card_data_command_names_a_non_default_no_card_share():
+    from cardlens.detector.package import data_command
+    from cardlens.synth.writers import DEFAULT_NEGATIVES
+
+    assert data_command(16000, 41, round(16000 * DEFAULT_NEGATIVES)) == \
+        "cardlens synth detector --out DATA --n 16000 --seed 41 --imgsz 416"
+    assert data_command(16000, 52, 3200).endswith("--seed 52 --imgsz 416 --negatives 0.2")
+
+
+def test_synth_detector_cli_default_no_card_share_is_the_writers():
+    from cardlens.cli import build_parser
+    from cardlens.synth.writers import DEFAULT_NEGATIVES
+
+    args = build_parser().parse_args(["synth", "detector", "--out", "x"])
+    assert args.negatives == DEFAULT_NEGATIVES

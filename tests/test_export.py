@@ -89,12 +89,14 @@ def test_tflite_fp32_bundle_matches_torch(tmp_path_factory, inputs_cache):
 
     from cardlens.export.bundle import bundle_scanner
     from cardlens.export.tflite_format import read_spec
+    from cardlens.synth.examples import example_scene
 
     need("litert_torch")
     result = _bundle(tmp_path_factory, inputs_cache, "tflite", "fp32")
     for m in result.models:
         assert m.parity["max_abs"] and read_spec(Path(result.folder) / m.file).extra["format"] == "tflite"
-    assert bundle_scanner(result.folder).scan(EXAMPLE).number is not None
+    r = bundle_scanner(result.folder).scan(EXAMPLE)
+    assert r.number is not None and r.number.reveal() == example_scene().card.spec.text.pan
 
 
 def test_tflite_int8_is_full_integer_with_float_io_and_validated(tmp_path_factory, inputs_cache):

@@ -186,10 +186,6 @@ def test_configs_load_and_bad_ones_are_refused(tmp_path):
 def test_tiny_pipeline_end_to_end(tmp_path, capsys, heavy_imports_done, no_network):
     """The whole chain for real: synth, three trainings, evaluation, export, bench, gate, registry."""
     need("torch")
-    try:
-        from cardlens.benchmarks import run_bench  # noqa: F401
-    except ImportError:
-        pytest.skip("cardlens.benchmarks.run_bench (issue #7) is not in this checkout")
     data = tmp_path / "data"
     code = main(["pipeline", "run", "--config", "tiny", "--data", str(data), "--json"])
     out = capsys.readouterr()

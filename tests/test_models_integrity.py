@@ -182,9 +182,11 @@ def _manifest(folder: Path, edit) -> None:
 
 def test_intact_bundle_loads_and_reads_the_example(bundle):
     from cardlens.export.bundle import bundle_scanner
+    from cardlens.synth.examples import example_scene
 
     result = bundle_scanner(bundle).scan("examples/card_photo.jpg")
     assert result.number is not None and result.number_accepted
+    assert result.number.reveal() == example_scene().card.spec.text.pan
 
 
 @pytest.mark.parametrize("role", ["detector", "fields", "recognizer"])

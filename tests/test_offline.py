@@ -18,7 +18,10 @@ def test_configure_offline_sets_env_settings_and_font(tmp_path, monkeypatch):
     settings = json.loads(cfg.settings_file.read_text())
     assert settings["sync"] is False and not any(settings[k] for k in INTEGRATIONS_OFF)
     assert cfg.font_file is not None and cfg.font_file.stat().st_size > 10_000
-    configure_offline()  # idempotent
+    env = {k: os.environ[k] for k in ("YOLO_OFFLINE", "YOLO_AUTOINSTALL", "ORT_DISABLE_TELEMETRY")}
+    again = configure_offline()  # idempotent: a second call changes nothing
+    assert again == cfg and json.loads(cfg.settings_file.read_text()) == settings
+    assert {k: os.environ[k] for k in env} == env
 
 
 def test_ultralytics_imports_offline_without_network(tmp_path):

@@ -108,3 +108,18 @@ def test_yolo_pose_label_matches_corners_and_box():
 def test_negative_scene_has_empty_label():
     s = render_scene(3, 0, 640, negative=True)
     assert s.card is None and detector_label(s, 640) == ""
+
+
+@pytest.mark.parametrize("poly, box", [
+    ([(10, 10), (50, 10), (50, 40), (10, 40)], (10, 10, 50, 40)),          # inside: its own bounds
+    ([(60, 20), (140, 20), (140, 60), (60, 60)], (60, 20, 100, 60)),       # cut by the right edge
+    ([(-20, 50), (20, 10), (60, 50), (20, 90)], (0, 10, 60, 90)),          # left tip cut off at x = 0
+    ([(50, -30), (130, 50), (50, 130), (-30, 50)], (0, 0, 100, 100)),      # larger than the frame, corners cut
+    ([(30, -40), (70, -40), (70, -5), (30, -5)], None),                    # wholly above the frame
+])
+def test_polygon_clip_box_hand_worked(poly, box):
+    got = polygon_clip_box(np.array(poly, float), 100, 100)
+    if box is None:
+        assert got is None
+    else:
+        assert np.allclose(got, box, atol=1e-9), got

@@ -54,6 +54,16 @@ def set_threshold(folder: Path, conf: float) -> None:
     replace(spec, thresholds=thresholds).with_weights(path).save(folder / "spec.json")
 
 
+def data_command(n: int, seed: int | str, n_negatives: int) -> str:
+    """The ``cardlens synth detector`` command that renders a set of ``n`` scenes, ``n_negatives`` without
+    a card (``--negatives`` only where it is not the default share)."""
+    from cardlens.synth.writers import DEFAULT_NEGATIVES
+
+    share = round(n_negatives / n, 2)
+    flag = "" if share == DEFAULT_NEGATIVES else f" --negatives {share:g}"
+    return f"cardlens synth detector --out DATA --n {n} --seed {seed} --imgsz 416{flag}"
+
+
 def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> dict:
     run, data = Path(run_dir), Path(data_dir)
     spec = ModelSpec.load(run / "spec.json")
@@ -73,7 +83,7 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> 
         extra += f" --device {device} --batch {train.get('batch')} --workers {train.get('workers')}"
     return {
         "host": "a lent NVIDIA H200 GPU machine (16 cores)" if device != "cpu" else "this 2-core CPU machine",
-        "data_command": f"cardlens synth detector --out DATA --n {n} --seed {seed} --imgsz 416",
+        "data_command": data_command(int(n), seed, n_neg),
         "data_commit": data_commit,
         "data_train": int(n) - n_val, "data_val": n_val, "data_negatives": n_neg,
         "train_command": (f"cardlens train detector --data DATA/data.yaml --out OUT --scale {train.get('scale')} "

@@ -33,7 +33,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                            help="scene: a card somewhere in a photo; fill: the card cut out to an image it fills "
                                 "(artwork, a scan, a cropped photo)")
         if name == "detector":
-            s.add_argument("--negatives", type=float, default=0.1)
+            s.add_argument("--negatives", type=float, default=0.1,  # writers.DEFAULT_NEGATIVES (not imported: cv2)
+                           help="share of scenes without a card (default 0.1)")
         s.add_argument("--no-progress", action="store_true")
         s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s = sub.add_parser("preview", help="contact sheet with labels drawn")

@@ -127,8 +127,11 @@ def _dirs(out: Path, sub: list[str]) -> None:
         (out / s).mkdir(parents=True, exist_ok=True)
 
 
+DEFAULT_NEGATIVES = 0.1  # share of detector scenes rendered without a card
+
+
 def write_detector_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640, val_fraction: float = 0.1,
-                       negatives: float = 0.1, progress: bool = True) -> WriteSummary:
+                       negatives: float = DEFAULT_NEGATIVES, progress: bool = True) -> WriteSummary:
     """YOLO-pose detector set: ``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``."""
     t0 = time.perf_counter()
     out = Path(out)
