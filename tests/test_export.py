@@ -10,6 +10,10 @@ from cardlens.cli import main
 from cardlens.export.validate import OutputNameError, ShapeMismatchError, ToleranceError, compare
 
 EXAMPLE = "examples/card_photo.jpg"
+ROLES = ["detector", "fields", "recognizer", "verifier"]
+# what each role's parity is gated on at every precision (int8 YOLO raw tensors are reported only)
+GATED = {"detector": {"kept_coords", "kept_scores", "flipped"}, "fields": {"kept_coords", "kept_scores", "flipped"},
+         "recognizer": {"lines_changed"}, "verifier": {"logit", "card_prob", "flipped"}}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def test_onnx_bundle_is_validated_self_describing_and_reads_the_card(tmp_path_fa
     result = _bundle(tmp_path_factory, inputs_cache, "onnx", precision)
     folder = Path(result.folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert [f["role"] for f in manifest["files"]] == ["detector", "fields", "recognizer"]
+    assert [f["role"] for f in manifest["files"]] == ROLES and sorted(manifest["contract"]) == sorted(ROLES)
     assert manifest["contract"] == CONTRACT and manifest["precision"] == precision
     for m in result.models:
         path = folder / m.file
@@ -45,13 +49,14 @@ def test_onnx_bundle_is_validated_self_describing_and_reads_the_card(tmp_path_fa
         inner = read_onnx_spec(path)  # the spec travels inside the artifact
         assert inner.extra["precision"] == precision and inner.weights == path.name
         tol, got = m.parity["tolerance"], m.parity["max_abs"]
-        gated = {"kept_coords", "kept_scores", "flipped"} if m.role != "recognizer" else {"lines_changed"}
-        assert gated <= set(tol) and all(got[k] <= tol[k] for k in tol)
-        if precision != "int8":  # int8 raw tensors are reported, not gated (see cardlens/export/validate.py)
+        assert m.parity["inputs"] == 3 and GATED[m.role] <= set(tol) and all(got[k] <= tol[k] for k in tol)
+        if precision != "int8" or m.role == "verifier":  # int8 raw tensors are reported, not gated (see cardlens/export/validate.py)
             assert set(tol) == set(got)
     assert "max abs error" in (folder / "REPORT.md").read_text()
     pan = example_scene().card.spec.text.pan
-    r = bundle_scanner(folder).scan(EXAMPLE)
+    scanner = bundle_scanner(folder)
+    assert scanner.locator.verifier is not None and scanner.locator.verifier.runtime == "onnx"
+    r = scanner.scan(EXAMPLE)
     assert r.number is not None and r.number.reveal() == pan
 
 
@@ -93,9 +98,12 @@ def test_tflite_fp32_bundle_matches_torch(tmp_path_factory, inputs_cache):
 
     need("litert_torch")
     result = _bundle(tmp_path_factory, inputs_cache, "tflite", "fp32")
+    assert [m.role for m in result.models] == ROLES
     for m in result.models:
         assert m.parity["max_abs"] and read_spec(Path(result.folder) / m.file).extra["format"] == "tflite"
-    r = bundle_scanner(result.folder).scan(EXAMPLE)
+    scanner = bundle_scanner(result.folder)
+    assert scanner.locator.verifier.runtime == "tflite"
+    r = scanner.scan(EXAMPLE)
     assert r.number is not None and r.number.reveal() == example_scene().card.spec.text.pan
 
 
@@ -113,8 +121,7 @@ def test_tflite_int8_is_full_integer_with_float_io_and_validated(tmp_path_factor
     for m in result.models:
         path = Path(result.folder) / m.file
         tol, got = m.parity["tolerance"], m.parity["max_abs"]
-        gated = {"kept_coords", "kept_scores", "flipped"} if m.role != "recognizer" else {"lines_changed"}
-        assert gated <= set(tol) and all(got[k] <= tol[k] for k in tol)
+        assert GATED[m.role] <= set(tol) and all(got[k] <= tol[k] for k in tol)
         interp = ai.Interpreter(model_path=str(path))
         assert [d["dtype"] for d in interp.get_input_details() + interp.get_output_details()] == [np.float32] * 2
         model = fu.read_model(str(path))
@@ -129,6 +136,10 @@ def test_tflite_int8_is_full_integer_with_float_io_and_validated(tmp_path_factor
             weights = [sg.tensors[op.inputs[0]].type for op in sg.operators
                        if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.DEQUANTIZE]
             assert activations_int8 == 0 and len(weights) >= 0.75 * len(conv_int8) and set(weights) == {9}
+            continue
+        if m.role == "verifier":  # every op int8 but the linear head that makes the logit (float: its range unclipped)
+            assert conv_int8 and all(conv_int8) and activations_int8 == len(kinds) - 1
+            assert kinds[-1] == ("FULLY_CONNECTED", 0)
             continue
         # the recognizer is entirely int8; the YOLO models compute their stem and head (~30 % of their
         # convolutions: the first two, the last ones of each branch, plus the decode) in float
@@ -198,6 +209,106 @@ def test_compare_raises_typed_errors():
     moved[0, 0, 3] = 120.0  # the kept box 20 px off
     with pytest.raises(ToleranceError, match="coords"):
         compare("fields", "int8", ("output0",), ("output0",), [(yolo, moved)], "x")
+
+
+def test_verifier_parity_gates_logit_probability_and_decisions():
+    from cardlens.export.validate import TOLERANCES
+
+    logits = np.array([6.0, -6.0, 0.0, -1.3, 2.5], np.float32)     # probabilities .998 .002 .5 .21 .92
+    pairs = [(np.array([[v]], np.float32), np.array([[v]], np.float32)) for v in logits]
+    ok = compare("verifier", "fp32", ("logit",), ("logit",), pairs, "x", {"keep": 0.2})
+    assert ok.max_abs == {"logit": 0.0, "card_prob": 0.0, "flipped": 0} and set(ok.tolerance) == set(ok.max_abs)
+    with pytest.raises(ShapeMismatchError):
+        compare("verifier", "fp32", ("logit",), ("logit",), [(pairs[0][0], np.zeros((1, 2), np.float32))], "x")
+    with pytest.raises(OutputNameError):
+        compare("verifier", "fp32", ("logit",), ("output0",), pairs, "x")
+    for precision in ("fp32", "fp16", "int8"):   # a shift that the probability barely shows is still caught
+        shifted = [(r, g + 1.2 * TOLERANCES[precision]["logit"]) for r, g in pairs]
+        with pytest.raises(ToleranceError, match="logit"):
+            compare("verifier", precision, ("logit",), ("logit",), shifted, "x", {"keep": 0.2})
+    # -1.3 (p .214, 0.014 from keep) dropped is a near tie, not a flip; 2.5 (p .92) dropped is a flip
+    near = [(r, np.array([[-1.45]], np.float32) if r[0, 0] == np.float32(-1.3) else g) for r, g in pairs]
+    assert compare("verifier", "int8", ("logit",), ("logit",), near, "x", {"keep": 0.2}).max_abs["flipped"] == 0
+    far = [(r, np.array([[-1.45]], np.float32) if r[0, 0] == np.float32(2.5) else g) for r, g in pairs]
+    with pytest.raises(ToleranceError):
+        compare("verifier", "int8", ("logit",), ("logit",), far, "x", {"keep": 0.2})
+    loose = {"fp32": {k: 99.0 for k in ("logit", "card_prob")} | {"flipped": 0}}
+    with pytest.raises(ToleranceError, match="flipped is 1"):   # the flip alone fails it
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("cardlens.export.validate.TOLERANCES", loose)
+            compare("verifier", "fp32", ("logit",), ("logit",), far, "x", {"keep": 0.2})
+
+
+@pytest.fixture(scope="module")
+def verifier_inputs(inputs_cache):
+    """The verifier's export inputs (12 validation crops: cards and card-sized quads over scenes without one)."""
+    from cardlens.export import calibration as calib
+    from cardlens.export.bundle import _reference_outputs
+    from cardlens.export.sources import pipeline_sources
+
+    need("onnx")
+    source = next(s for s in pipeline_sources() if s.role == "verifier")
+    val = calib.network_inputs(source, 12, calib.VALIDATION_SEED)
+    return source, {"calibration": calib.network_inputs(source, 6, calib.CALIBRATION_SEED), "validation": val,
+                    "reference": _reference_outputs(source, val)}
+
+
+def test_a_models_folder_without_a_verifier_exports_the_shipped_one(tmp_path):
+    """The pipeline's packages and the registry hold three models; their bundles carry the shipped verifier."""
+    from cardlens.export.sources import MODELS, pipeline_sources
+
+    for name in ("card-detector", "field-locator", "text-recognizer"):
+        (tmp_path / name).symlink_to(MODELS / name)
+    sources = {s.role: s.folder for s in pipeline_sources(tmp_path)}
+    assert list(sources) == ROLES and sources["verifier"] == MODELS / "card-verifier"
+    assert sources["detector"] == tmp_path / "card-detector"
+
+
+def test_verifier_validation_crops_hold_cards_and_not_cards(verifier_inputs):
+    from cardlens.detector.verifier import sigmoid
+
+    source, inputs = verifier_inputs
+    assert all(x.shape == source.input_shape() == (1, 3, 60, 96) for x in inputs["validation"])
+    p = sigmoid(np.concatenate(inputs["reference"]))
+    keep = source.spec.thresholds["keep"]
+    assert (p >= keep).sum() >= 4 and (p < keep).sum() >= 2, np.round(p, 3)
+
+
+@pytest.mark.parametrize("precision, damage", [("fp32", "conv"), ("fp32", "bias"), ("fp16", "bias"), ("int8", "bias"),
+                                               ("int8", "conv")])
+def test_a_wrong_verifier_artifact_fails_validation(verifier_inputs, tmp_path, monkeypatch, precision, damage):
+    """The export's artifact computes something else than the torch reference: the bundle is not written."""
+    import onnx
+    from onnx import numpy_helper
+
+    from cardlens.export import onnx_format
+    from cardlens.export.bundle import export_model
+
+    source, inputs = verifier_inputs
+    real = onnx_format.export
+
+    def wrong(source, precision, dest, calibration):
+        real(source, precision, dest, calibration)
+        model = onnx.load(str(dest))
+        node = next(n for n in model.graph.node if n.op_type == ("Gemm" if damage == "bias" else "Conv"))
+        inits = {t.name: t for t in model.graph.initializer}
+        name = node.input[2] if damage == "bias" else node.input[1]
+        if name not in inits:  # int8: the conv weight comes through a DequantizeLinear
+            name = next(n.input[1] for n in model.graph.node if n.output[0] == name)  # its scale
+        a = numpy_helper.to_array(inits[name])
+        # bias: the logit shifted by 2; conv: the first layer's weights stronger (another training's weights),
+        # by 10 % (by 50 % against int8's looser tolerance)
+        changed = a + 2.0 if damage == "bias" else a * (1.5 if precision == "int8" else 1.1)
+        inits[name].CopyFrom(numpy_helper.from_array(changed.astype(a.dtype), name))
+        onnx.save(model, str(dest))
+        return dest
+
+    monkeypatch.setattr(onnx_format, "export", wrong)
+    with pytest.raises(ToleranceError, match="verifier"):
+        export_model(onnx_format, "onnx", precision, source, tmp_path, inputs)
+    monkeypatch.setattr(onnx_format, "export", real)
+    report = export_model(onnx_format, "onnx", precision, source, tmp_path, inputs)  # the true artifact passes
+    assert report.parity["inputs"] == 12 and set(report.parity["tolerance"]) == {"logit", "card_prob", "flipped"}
 
 
 def test_export_cli_writes_bundle_and_summary(tmp_path, capsys):
@@ -299,6 +410,28 @@ def test_tampered_or_mismatched_bundle_is_refused_with_the_file_named(onnx_fp32_
     with pytest.raises(ModelError, match="does not match"):
         bundle_scanner(copy)
     assert Path(onnx_fp32_bundle.folder, "detector", "model.onnx").is_file()
+
+
+def test_bundle_without_its_verifier_is_refused(onnx_fp32_bundle, tmp_path):
+    import shutil
+
+    from cardlens.errors import ModelError
+    from cardlens.export.bundle import bundle_scanner
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(onnx_fp32_bundle.folder, copy)
+    assert bundle_scanner(copy).locator.verifier is not None
+    shutil.rmtree(copy / "verifier")
+    with pytest.raises(ModelError, match="verifier"):
+        bundle_scanner(copy)
+    with pytest.raises(ModelError, match="card verifier not found"):  # also while a bundle is being written
+        bundle_scanner(copy, check=False)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"] = [f for f in manifest["files"] if f["role"] != "verifier"]
+    manifest["specs"].pop("verifier")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="lists models .*'verifier'"):
+        bundle_scanner(copy)
 
 
 def test_int8_parity_is_gated_on_the_detections_nms_keeps():

@@ -184,18 +184,20 @@ def test_intact_bundle_loads_and_reads_the_example(bundle):
     from cardlens.export.bundle import bundle_scanner
     from cardlens.synth.examples import example_scene
 
-    result = bundle_scanner(bundle).scan("examples/card_photo.jpg")
+    scanner = bundle_scanner(bundle)
+    assert scanner.locator.verifier is not None  # bundle/verifier beside bundle/detector
+    result = scanner.scan("examples/card_photo.jpg")
     assert result.number is not None and result.number_accepted
     assert result.number.reveal() == example_scene().card.spec.text.pan
 
 
-@pytest.mark.parametrize("role", ["detector", "fields", "recognizer"])
+@pytest.mark.parametrize("role", ["detector", "fields", "recognizer", "verifier"])
 @pytest.mark.parametrize("damage", ["missing", "truncated", "tampered"])
 def test_damaged_bundle_file_names_it_and_its_sha256(bundle, role, damage):
-    from cardlens.export.bundle import bundle_scanner
+    from cardlens.export.bundle import ROLES, bundle_scanner
 
     path = bundle / role / "model.onnx"
-    expected = json.loads((bundle / "manifest.json").read_text())["files"][["detector", "fields", "recognizer"].index(role)]["sha256"]
+    expected = json.loads((bundle / "manifest.json").read_text())["files"][ROLES.index(role)]["sha256"]
     {"missing": Path.unlink, "truncated": _truncate, "tampered": _tamper}[damage](path)
     with pytest.raises(ModelError) as err:
         bundle_scanner(bundle)
@@ -313,8 +315,8 @@ def test_make_scan_reads_the_example_through_the_shipped_bundle_without_torch():
 
 
 def test_shipped_int8_bundle_fits_the_size_budget():
-    """#6: the whole int8 pipeline (detector + field locator + recognizer) in at most 1.5 MB."""
+    """#6: the whole int8 pipeline (detector + card verifier + field locator + recognizer) in at most 1.5 MB."""
     manifest = json.loads((SHIPPED_BUNDLE / "manifest.json").read_text())
     sizes = [(SHIPPED_BUNDLE / f["file"]).stat().st_size for f in manifest["files"]]
-    assert [f["role"] for f in manifest["files"]] == ["detector", "fields", "recognizer"]
+    assert [f["role"] for f in manifest["files"]] == ["detector", "fields", "recognizer", "verifier"]
     assert sum(sizes) <= 1_500_000, sizes

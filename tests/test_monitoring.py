@@ -96,7 +96,7 @@ def test_emit_time_check_catches_a_forced_value():
 
 def test_shipped_model_versions_come_from_spec_json():
     versions = shipped_model_versions()
-    assert [m.name for m in versions] == ["card-detector-t", "card-fields-p", "card-text-recognizer"]
+    assert [m.name for m in versions] == ["card-detector-t", "card-verifier-w8", "card-fields-p", "card-text-recognizer"]
     spec = json.loads(open("cardlens/models/card-detector/spec.json").read())
     assert versions[0].sha256 == spec["sha256"][:12] and versions[0].version == spec["cardlens_version"]
 

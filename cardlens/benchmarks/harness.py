@@ -31,7 +31,7 @@ IMPORTED = "measured (device, imported)"
 ESTIMATED = "estimated (class)"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = {"detector": MODELS_DIR / "card-detector", "fields": MODELS_DIR / "field-locator",
-           "recognizer": MODELS_DIR / "text-recognizer"}
+           "recognizer": MODELS_DIR / "text-recognizer", "verifier": MODELS_DIR / "card-verifier"}
 DEFAULT_REALCARDS = Path("../shared/realcards-dev")
 BUNDLE_NAME = re.compile(r"^(onnx|tflite|coreml)-(fp32|fp16|int8)$")
 REFERENCE = "mobilenet_v2"
@@ -61,6 +61,11 @@ class Config:
     source: str         # "shipped" or the bundle folder
 
 
+def _with_verifier(folders: dict) -> dict:
+    """``folders`` without a ``verifier`` entry that holds no model (the detector then runs alone)."""
+    return {k: v for k, v in folders.items() if k != "verifier" or (Path(v) / "spec.json").is_file()}
+
+
 def _model_files(folders: dict, runtime: str) -> list[Path]:
     suffix = {"torch": ".pt", "onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}[runtime]
     return [p for f in folders.values() for p in Path(f).iterdir() if p.suffix == suffix]
@@ -74,7 +79,7 @@ def discover_configs(bundles: Sequence[Path], threads: Sequence[int], runtimes: 
                      precisions: Sequence[str] | None, dedupe_onnx_fp32: bool = False) -> tuple[list[Config], list[dict]]:
     """Shipped torch + ONNX fp32 models and every bundle under ``bundles`` (a bundle folder or a folder
     of them). CoreML bundles are listed as skipped with their size (they predict on macOS only)."""
-    found = [("torch", "fp32", dict(SHIPPED), "shipped"), ("onnx", "fp32", dict(SHIPPED), "shipped")]
+    found = [("torch", "fp32", _with_verifier(SHIPPED), "shipped"), ("onnx", "fp32", _with_verifier(SHIPPED), "shipped")]
     skipped = []
     for root in bundles:
         root = Path(root)
@@ -85,7 +90,7 @@ def discover_configs(bundles: Sequence[Path], threads: Sequence[int], runtimes: 
             if not m or not (folder / "manifest.json").is_file():
                 continue
             fmt, prec = m.groups()
-            folders = {k: folder / k for k in ("detector", "fields", "recognizer")}
+            folders = _with_verifier({k: folder / k for k in ("detector", "fields", "recognizer", "verifier")})
             if fmt == "coreml":
                 skipped.append({"name": folder.name, "reason": "CoreML predicts on macOS only; size measured",
                                 "size_bytes": sum(_size(p) for p in _model_files(folders, "coreml"))})
@@ -202,8 +207,8 @@ def _run_job(job: dict, timeout_s: float) -> dict:
 
 
 def _per_frame_cost(network: dict, costs: dict) -> tuple[float, float]:
-    flops = sum(network[k]["calls_per_frame"] * costs[k].flops for k in costs)
-    moved = sum(network[k]["calls_per_frame"] * costs[k].bytes_moved for k in costs)
+    flops = sum(network[k]["calls_per_frame"] * costs[k].flops for k in costs if k in network)
+    moved = sum(network[k]["calls_per_frame"] * costs[k].bytes_moved for k in costs if k in network)
     return flops, moved
 
 
@@ -220,7 +225,7 @@ def run_bench(*, out: Path, quick: bool = True, models: Path | None = None, bund
     """Benchmark and write ``results.json``, ``REPORT.md`` and PNG plots into ``out``; return the results.
 
     ``n_images`` splits evenly between synthetic and real images; ``models`` replaces the shipped
-    model folder (a folder with card-detector/, field-locator/, text-recognizer/)."""
+    model folder (a folder with card-detector/, field-locator/, text-recognizer/ and optionally card-verifier/)."""
     t_start = time.perf_counter()
     preset = QUICK if quick else FULL
     runs = runs or preset.runs
@@ -229,13 +234,14 @@ def run_bench(*, out: Path, quick: bool = True, models: Path | None = None, bund
     threads = tuple(threads or preset.threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shipped = dict(SHIPPED)
+    shipped = _with_verifier(SHIPPED)
     if models is not None:
         shipped = {"detector": Path(models) / "card-detector", "fields": Path(models) / "field-locator",
                    "recognizer": Path(models) / "text-recognizer"}
         for p in shipped.values():
             if not p.is_dir():
                 raise UsageError(f"--models {models}: {p.name}/ not found")
+        shipped = _with_verifier({**shipped, "verifier": Path(models) / "card-verifier"})
     catalog = load_catalog(*device_classes_files)
     classes = device_classes(catalog)
     imported = load_device_results(device_results) if device_results else []

@@ -111,7 +111,9 @@ def run_pipeline(job: dict) -> dict:
     _limit_threads(threads)
     with PeakProbe() as load_mem:
         t0 = time.perf_counter()
-        det = CardDetector.load(folders["detector"], runtime=runtime, threads=threads)
+        # the card verifier only where the configuration lists one (its files then count in its size)
+        det = CardDetector.load(folders["detector"], runtime=runtime, threads=threads,
+                                verifier=folders.get("verifier", False))
         loc = FieldLocator.load(folders["fields"], runtime=runtime, threads=threads)
         rec = TextRecognizer.load(folders["recognizer"], runtime=runtime, threads=threads)
         reader = CardReader(loc, rec)
@@ -120,12 +122,15 @@ def run_pipeline(job: dict) -> dict:
         images = job["images"]
         arrays = [read_image(Path(im["folder"]) / im["label"]["file"]) for im in images]
         _, first_ms = _timed(scanner.scan, arrays[0])
-    counters = {name: _Counted(obj._run) for name, obj in (("detector", det), ("fields", loc), ("recognizer", rec))}
-    det._run, loc._run, rec._run = counters["detector"], counters["fields"], counters["recognizer"]
+    runners = {"detector": det, "fields": loc, "recognizer": rec, **({"verifier": det.verifier} if det.verifier else {})}
+    counters = {name: _Counted(obj._run) for name, obj in runners.items()}
+    for name, obj in runners.items():
+        obj._run = counters[name]
     accuracy, per_image = _accuracy(scanner, images)     # also one pass of warm-up
     n_frames = len(images)
     network = {k: {"calls_per_frame": c.calls / n_frames, "ms_per_frame": c.ms / n_frames} for k, c in counters.items()}
-    det._run, loc._run, rec._run = counters["detector"].run, counters["fields"].run, counters["recognizer"].run
+    for name, obj in runners.items():
+        obj._run = counters[name].run
     for a in arrays[: job.get("warmup", 2)]:
         scanner.scan(a)
 
@@ -139,7 +144,7 @@ def run_pipeline(job: dict) -> dict:
         raw = det._run(x)
         stage_inputs["preprocess"].append((spec_input, (img, s)))
         stage_inputs["detector"].append((det._run, (x,)))
-        dec_args = (raw, lb, len(s.keypoints), t.get("conf", 0.25), t.get("iou", 0.5), t.get("max_det", 10))
+        dec_args = (raw, lb, len(s.keypoints), det.conf, t.get("iou", 0.5), t.get("max_det", 10))
         stage_inputs["decode"].append((decode_pose, dec_args))
         found = decode_pose(*dec_args)
         if not found:

@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     d.add_argument("--model", default=None, help="detector folder (default: the shipped model)")
     d.add_argument("--runtime", default="onnx", choices=["onnx", "torch"])
     d.add_argument("--data", default=None, help="synthetic detector set YAML (val split is used)")
+    d.add_argument("--verifier", default="beside", metavar="DIR",
+                   help="card verifier folder; 'beside' (default) takes the one beside the detector folder "
+                        "if there is one, 'none' measures the detector alone")
     d.add_argument("--limit", type=int, default=None, help="at most this many synthetic val images")
     d.add_argument("--no-map", action="store_true", help="skip ultralytics' mAP computation")
     d.add_argument("--realcards", default=DEFAULT_REALCARDS, help="realcards-dev folder ('' to skip)")
@@ -53,8 +56,10 @@ def run_detector(args: argparse.Namespace) -> int:
     from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
 
     folder = Path(args.model) if args.model else DEFAULT_DETECTOR
-    det = CardDetector.load(folder, runtime=args.runtime)
-    report: dict = {"model": det.spec.name, "runtime": args.runtime, "input_size": list(det.spec.input_size)}
+    verifier = {"beside": True, "none": False}.get(args.verifier, args.verifier)
+    det = CardDetector.load(folder, runtime=args.runtime, verifier=verifier)
+    report: dict = {"model": det.spec.name, "runtime": args.runtime, "input_size": list(det.spec.input_size),
+                    "verifier": det.verifier.spec.name if det.verifier else None, "conf": det.conf}
     if args.data:
         pt = folder / det.spec.extra.get("torch_weights", "model.pt")
         m = evaluate_synthetic(det, args.data, limit=args.limit, with_map=not args.no_map, pt_path=pt)
@@ -75,7 +80,8 @@ def run_detector(args: argparse.Namespace) -> int:
 
 
 def _print_table(report: dict) -> None:
-    print(f"{report['model']} ({report['runtime']}, input {report['input_size']})")
+    ver = f", verifier {report['verifier']}" if report.get("verifier") else ", no verifier"
+    print(f"{report['model']} ({report['runtime']}, input {report['input_size']}{ver}, score ≥ {report.get('conf')})")
     syn = report.get("synthetic_val")
     if syn:
         print(f"  synthetic val: {syn['cards']} cards, {syn['negatives']} no-card scenes")

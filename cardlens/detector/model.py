@@ -1,7 +1,9 @@
-"""``CardDetector``: letterbox → network (ONNX Runtime or torch) → decode + NMS → corners in design order."""
+"""``CardDetector``: letterbox → network (ONNX Runtime or torch) → decode + NMS → corners in design order
+→ edge refinement → card verifier (when the model folder has one beside it)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from cardlens.detector.preprocess import spec_input
 from cardlens.detector.refine import refined
 from cardlens.detector.runtime import RawRunner, open_model_folder, torch_runner
 from cardlens.detector.types import CardDetection
+from cardlens.detector.verifier import CardVerifier
 from cardlens.errors import ModelError
 from cardlens.geometry import rectify
 from cardlens.imageio import load_image
@@ -18,40 +21,75 @@ from cardlens.modelspec import ModelSpec
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_DETECTOR = MODELS_DIR / "card-detector"
+# the verifier's folder beside a detector folder: shipped models / a bundle (cardlens.export.bundle)
+VERIFIER_BESIDE = {"card-detector": "card-verifier", "detector": "verifier"}
+
+
+def verifier_beside(folder: Path) -> Path | None:
+    """The card verifier folder that goes with the detector in ``folder``, if there is one."""
+    folder = Path(folder)
+    name = VERIFIER_BESIDE.get(folder.name, "card-verifier")
+    candidate = folder.parent / name
+    return candidate if (candidate / "spec.json").is_file() else None
 
 
 class CardDetector:
     """Finds cards and their four corners. Per-call thresholds never change the detector's defaults."""
 
-    def __init__(self, spec: ModelSpec, run: RawRunner, runtime: str):
+    def __init__(self, spec: ModelSpec, run: RawRunner, runtime: str, verifier: CardVerifier | None = None):
         if spec.task != "card-pose":
             raise ModelError(f"{spec.name} is a {spec.task!r} model, not a card detector")
         self.spec = spec
         self._run = run
         self.runtime = runtime
+        self.verifier = verifier
         self.__name__ = f"{spec.name}[{runtime}]"  # shown as the scanner's engine
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, runtime: str = "onnx", threads: int | None = None,
-             verify: bool = True) -> CardDetector:
-        """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256."""
+             verify: bool = True, verifier: str | Path | bool = True) -> CardDetector:
+        """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256.
+
+        ``verifier``: ``True`` loads the card verifier beside the folder when there is one
+        (:func:`verifier_beside`), a path loads that folder, ``False`` runs the detector alone."""
         folder = Path(model_dir) if model_dir else DEFAULT_DETECTOR
         spec, run, used = open_model_folder(folder, runtime, threads, verify, "card-pose", "card detector")
-        return cls(spec, torch_runner(run, threads) if used == "torch" else run, used)
+        ver = None
+        ver_dir = verifier_beside(folder) if verifier is True else (Path(verifier) if verifier else None)
+        if ver_dir is not None:
+            ver = CardVerifier.load(ver_dir, runtime="torch" if used == "torch" else "auto", threads=threads,
+                                    verify=verify)
+        return cls(spec, torch_runner(run, threads) if used == "torch" else run, used, ver)
+
+    @property
+    def conf(self) -> float:
+        """The score a box needs: lower with a verifier (``thresholds.conf_verified``), which removes false boxes."""
+        t = self.spec.thresholds
+        if self.verifier is not None and "conf_verified" in t:
+            return float(t["conf_verified"])
+        return float(t.get("conf", 0.25))
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
-               max_det: int | None = None, color: str = "bgr", refine: bool = True) -> list[CardDetection]:
+               max_det: int | None = None, color: str = "bgr", refine: bool = True,
+               verify: bool = True) -> list[CardDetection]:
         """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``).
 
-        ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`)."""
+        ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`);
+        ``verify`` drops the boxes the card verifier (if loaded) does not take for payment cards and
+        sets ``card_score`` on the others."""
         img = load_image(image, color=color)
         s = self.spec
         x, lb = spec_input(img, s)
         raw = self._run(x)
         t = s.thresholds
-        found = decode_pose(raw, lb, len(s.keypoints), t.get("conf", 0.25) if conf is None else conf,
+        found = decode_pose(raw, lb, len(s.keypoints), self.conf if conf is None else conf,
                             t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
-        return [refined(img, d) for d in found] if refine else found
+        found = [refined(img, d) for d in found] if refine else found
+        if verify and self.verifier is not None and found:
+            probs = self.verifier.probabilities(img, [d.corners for d in found])
+            found = [replace(d, card_score=float(p)) for d, p in zip(found, probs, strict=True)
+                     if p >= self.verifier.keep]
+        return found
 
     def __call__(self, image: np.ndarray) -> CardDetection | None:
         """The most confident card, or None (the scanner's locator interface)."""

@@ -23,6 +23,10 @@ DETECTOR_DEFAULTS = dict(
 )
 
 
+# with the card verifier (cardlens.detector.verifier) the detector takes weaker boxes: it drops the false ones
+CONF_VERIFIED = 0.1
+
+
 def detector_spec(imgsz: int, scale: str, conf: float = 0.25, iou: float = 0.5) -> ModelSpec:
     return ModelSpec(
         name=f"card-detector-{scale}",
@@ -33,7 +37,7 @@ def detector_spec(imgsz: int, scale: str, conf: float = 0.25, iou: float = 0.5) 
         keypoints=CORNER_ORDER,
         output_names=("output0",),
         output_format="yolo-pose-raw: (1, 5+3K, N) = cx, cy, w, h, score (sigmoid), K x (x, y, vis) in input px",
-        thresholds={"conf": conf, "iou": iou, "max_det": 10},
+        thresholds={"conf": conf, "conf_verified": CONF_VERIFIED, "iou": iou, "max_det": 10},
     )
 
 

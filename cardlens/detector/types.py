@@ -18,6 +18,7 @@ class CardDetection:
     method: str
     box: tuple[float, float, float, float] | None = None
     corner_confidences: tuple[float, ...] = ()
+    card_score: float | None = None       # the card verifier's probability that it is a payment card
 
     def __post_init__(self):
         if self.box is None:
@@ -28,4 +29,5 @@ class CardDetection:
     def to_dict(self) -> dict:
         return {"box": [round(v, 2) for v in self.box], "confidence": round(self.confidence, 4),
                 "corners": np.round(np.asarray(self.corners, dtype=float), 2).tolist(),
-                "corner_confidences": [round(c, 4) for c in self.corner_confidences], "method": self.method}
+                "corner_confidences": [round(c, 4) for c in self.corner_confidences], "method": self.method,
+                **({} if self.card_score is None else {"card_score": round(self.card_score, 4)})}

@@ -7,6 +7,7 @@ Layout::
       detector/model.onnx   detector/spec.json
       fields/model.onnx     fields/spec.json
       recognizer/model.onnx recognizer/spec.json
+      verifier/model.onnx   verifier/spec.json
       manifest.json  REPORT.md
 
 Each ``spec.json`` names its artifact and that artifact's sha256 (checked at load); the same spec,
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cardlens._version import __version__
+from cardlens.detector.verifier import CROP_MARGIN, CROP_SIZE, INPUT_SIZE
 from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
 from cardlens.export.validate import ExportValidationError, ShapeMismatchError, compare
@@ -44,9 +46,10 @@ CONTRACT = {
     "detector": {
         "input": "RGB, letterbox to the spec's input size keeping aspect (pad value 114, centred), x/255, NCHW float32",
         "output": "raw (1, 17, N): cx, cy, w, h in input px, card score (sigmoid), 4 corners × (x, y, visibility)",
-        "post": "score ≥ thresholds.conf, greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
+        "post": "score ≥ thresholds.conf, or thresholds.conf_verified with the card verifier (every bundle "
+                "carries one), greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
                 "design's order (top-left of the design first, clockwise); optional edge-fit refinement "
-                "(cardlens.detector.refine)",
+                "(cardlens.detector.refine); then the card verifier (below) keeps or drops each detection",
         "warp": f"the 4 corners grown by {CARD_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                 "(cardlens.geometry.grow_quad), then a perspective warp to 856×540 (landscape) or 540×856 "
                 "(portrait, first edge shorter)",
@@ -72,6 +75,18 @@ CONTRACT = {
                           "its width in the card's plane (then the same margin and warp); that reading is kept "
                           f"unless it scores lower as a card by more than {GROWN_CARD_SLACK:g} "
                           "(cardlens.ocr.card_reader.text_at_edges, cardlens.scanner.grown_card_loses)",
+    },
+    "verifier": {
+        "input": "per detection (after the refinement): its 4 corners, turned by one place when the first edge is "
+                 "the shorter (portrait) so the long side runs across, grown by "
+                 f"{CROP_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
+                 "(cardlens.geometry.grow_quad), perspective warp to "
+                 f"{CROP_SIZE[1]}×{CROP_SIZE[0]} (INTER_AREA, black outside the frame), the centre "
+                 f"{INPUT_SIZE[1]}×{INPUT_SIZE[0]}, RGB, x/255, NCHW float32, one crop per call "
+                 "(cardlens.detector.verifier.verifier_crop, centre, verifier_input)",
+        "output": "(1, 1) logit that the crop is a payment card",
+        "post": "sigmoid(logit) ≥ thresholds.keep keeps the detection (its card_score), below it is dropped; with "
+                "the verifier the detector's score threshold is its thresholds.conf_verified",
     },
     "fields": {
         "input": "the rectified card, same letterbox as the detector",
@@ -228,9 +243,10 @@ def write_report(result: BundleResult, fmt: str, precision: str) -> Path:
         lines.append(f"| {m.role} | `{m.file}` | {m.bytes / 1e6:.2f} MB | {err} | {'; '.join(m.checks)} |")
     lines += ["", "`coords`/`scores`: raw outputs on every anchor the reference scores ≥ 0.05; `kept_*`: the detections "
               "left after the shared threshold + NMS, matched to the reference's; `flipped`: detections that "
-              "appear or vanish although the reference score is 0.1 or more from the threshold; `probs`: "
-              "recognizer character probabilities; `lines_changed`: share of lines whose best-path reading "
-              "differs. int8 is gated on the kept detections (see "
+              "appear or vanish (verifier: decisions that change side of thresholds.keep) although the reference "
+              "score is 0.1 or more from the threshold; `probs`: recognizer character probabilities; "
+              "`lines_changed`: share of lines whose best-path reading differs; `logit`, `card_prob`: the card "
+              "verifier's logit and probability. int8 is gated on the kept detections (see "
               "`cardlens/export/validate.py`)."]
     if result.accuracy:
         lines += ["", "## Task accuracy of this bundle (whole pipeline through the exported models)", ""]
@@ -244,7 +260,7 @@ def write_report(result: BundleResult, fmt: str, precision: str) -> Path:
     return path
 
 
-ROLES = ("detector", "fields", "recognizer")
+ROLES = ("detector", "fields", "recognizer", "verifier")
 
 
 def same_release(version: object, current: str = __version__) -> bool:
@@ -313,7 +329,9 @@ def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True
         check_bundle(folder)
     reader = CardReader(FieldLocator.load(folder / "fields", runtime="auto"),
                         TextRecognizer.load(folder / "recognizer", runtime="auto"))
-    return CardScanner(locator=CardDetector.load(folder / "detector", runtime="auto"), reader=reader,
+    # the verifier named, not looked up beside the detector: a bundle without one fails here, also unchecked
+    detector = CardDetector.load(folder / "detector", runtime="auto", verifier=folder / "verifier")
+    return CardScanner(locator=detector, reader=reader,
                        frame_fallback=frame_fallback, complete_cut=complete_cut,
                        extend_edges=extend_edges)
 

@@ -2,7 +2,7 @@
 
 Every exported artifact computes the same raw tensor as the shipped ONNX model (the contract that
 cardlens' numpy post-processing reads): YOLO heads in export mode with the one-to-many output in
-input pixels, and the recognizer's CTC logits.
+input pixels, the recognizer's CTC logits and the card verifier's logit.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from pathlib import Path
 from cardlens.modelspec import ModelSpec
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-ROLES = {"detector": "card-detector", "fields": "field-locator", "recognizer": "text-recognizer"}
+ROLES = {"detector": "card-detector", "fields": "field-locator", "recognizer": "text-recognizer",
+         "verifier": "card-verifier"}
 
 
 @dataclass(frozen=True)
 class Source:
-    role: str                  # "detector" | "fields" | "recognizer"
+    role: str                  # "detector" | "fields" | "recognizer" | "verifier"
     folder: Path
     spec: ModelSpec            # the shipped spec (weights = the fp32 ONNX)
 
@@ -36,6 +37,9 @@ def pipeline_sources(models_dir: Path | None = None) -> list[Source]:
     out = []
     for role, name in ROLES.items():
         folder = root / name
+        if role == "verifier" and not (folder / "spec.json").is_file():
+            # trained apart: the pipeline's packages and the registry hold the other three, so theirs is the shipped one
+            folder = MODELS / name
         out.append(Source(role, folder, ModelSpec.load(folder / "spec.json")))
     return out
 
@@ -52,6 +56,10 @@ def torch_module(source: Source):
         model = LineRecognizer(width=float(state["width"]))
         model.load_state_dict(state["state_dict"])
         return model.eval()
+    if source.role == "verifier":
+        from cardlens.detector.verifier import load_torch_net
+
+        return load_torch_net(source.torch_weights)
     from cardlens.offline import import_ultralytics
 
     import_ultralytics()

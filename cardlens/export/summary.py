@@ -7,8 +7,8 @@ from pathlib import Path
 
 def write_summary(out: Path, results: list, refused: list[dict], failed: list[dict] = ()) -> Path:
     lines = ["# cardlens export summary", "",
-             "| bundle | total size | detector | fields | recognizer | worst parity error | accuracy |",
-             "|---|---|---|---|---|---|---|"]
+             "| bundle | total size | detector | fields | recognizer | verifier | worst parity error | accuracy |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         sizes = {m.role: m.bytes for m in r.models}
         errs = [f"{m.role} {k} {v:.3g}" for m in r.models if m.parity for k, v in m.parity["max_abs"].items()]
@@ -16,6 +16,7 @@ def write_summary(out: Path, results: list, refused: list[dict], failed: list[di
             "not run (CoreML predicts on macOS only)" if r.name.startswith("coreml") else "not requested")
         lines.append(f"| `{r.name}` | {sum(sizes.values()) / 1e6:.2f} MB | {sizes.get('detector', 0) / 1e6:.2f} MB | "
                      f"{sizes.get('fields', 0) / 1e6:.2f} MB | {sizes.get('recognizer', 0) / 1e6:.2f} MB | "
+                     f"{sizes.get('verifier', 0) / 1e6:.2f} MB | "
                      f"{', '.join(errs) or 'structure only'} | {acc} |")
     if failed:
         lines += ["", "**Failed validation** (the export exited 1):", ""] + [f"- `{r['bundle']}`: {r['reason']}" for r in failed]

@@ -15,7 +15,11 @@ measured on the shipped detector, static QDQ moves the scores of non-maximum anc
 The recognizer is compared on its per-frame character probabilities (``probs``) and on the share of
 lines whose best-path reading changes (``lines_changed``); int8 is gated on the latter only (its
 per-frame probabilities move by up to 0.4 at character boundaries). Each bundle's task accuracy
-(PAN exact against fp32 torch, ``REPORT.md``) is measured on top. A mismatch raises; nothing is skipped.
+(PAN exact against fp32 torch, ``REPORT.md``) is measured on top.
+
+The card verifier is compared on its logit and on the probability an app acts on (``card_prob``, the
+sigmoid), and a decision that changes side of ``thresholds.keep`` while the reference probability lies
+more than ``FLIP_MARGIN`` from it counts in ``flipped``. A mismatch raises; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -36,6 +40,17 @@ TOLERANCES = {
     # lines: fp16 0.3 %, int8 QDQ 2.7 %, LiteRT dynamic-range int8 2.3 %)
     "int8": {"kept_coords": 12.0, "kept_scores": 0.15, "flipped": 0, "lines_changed": 0.08},
 }
+# card verifier: max abs error of its logit and of its probability; ``flipped`` 0 below as for the YOLO models.
+# Measured on the 48 validation crops, ONNX / TFLite (the verifier of 2026-12-02, logits -7.5 to 23.6; a
+# prototype with logits -9 to 20 in brackets): fp32 logit 1.1e-5 / 1.1e-5; fp16 logit 0.006 / 0.005
+# (0.015 / 0.010), probability ≤ 2e-4; int8 logit 0.21 / 0.21 (0.35 / 0.36; the error grows with |logit|,
+# ≤ 2.5 % of it), probability 0.046 / 0.047 (0.013 / 0.012), at a crop of logit -0.77 (p 0.32 → 0.36).
+# int8's probability gate is FLIP_MARGIN: a probability that moves less cannot cross keep from further away.
+VERIFIER_TOLERANCES = {"fp32": {"logit": 1e-3, "card_prob": 1e-3},
+                       "fp16": {"logit": 0.05, "card_prob": 0.005},
+                       "int8": {"logit": 0.75, "card_prob": 0.1}}
+for _p, _t in VERIFIER_TOLERANCES.items():
+    TOLERANCES[_p].update(_t)
 # the kept-detection tolerances of fp32 / fp16 equal their raw ones
 for _tol in (TOLERANCES["fp32"], TOLERANCES["fp16"]):
     _tol.update(kept_coords=_tol["coords"], kept_scores=_tol["scores"], flipped=0)
@@ -85,6 +100,16 @@ def _yolo_errors(ref: np.ndarray, got: np.ndarray, score_rows: slice) -> dict:
         score_idx = np.concatenate([score_idx, vis])
     return {"coords": float(np.abs(r[coord_idx] - g[coord_idx]).max()),
             "scores": float(np.abs(r[score_idx] - g[score_idx]).max())}
+
+
+def _verifier_errors(ref: np.ndarray, got: np.ndarray, thresholds: dict | None) -> dict:
+    from cardlens.detector.verifier import DEFAULT_KEEP, sigmoid
+
+    keep = float((thresholds or {}).get("keep", DEFAULT_KEEP))
+    p, q = sigmoid(ref), sigmoid(got)
+    far = np.abs(p - keep) > FLIP_MARGIN
+    return {"logit": float(np.abs(ref - got).max()), "card_prob": float(np.abs(p - q).max()),
+            "flipped": int(((p >= keep) != (q >= keep))[far].sum())}
 
 
 def _best_path(logits: np.ndarray) -> tuple[int, ...]:
@@ -174,13 +199,15 @@ def compare(role: str, precision: str, expected_names: tuple[str, ...], got_name
         if role == "recognizer":
             errs = {"probs": float(np.abs(softmax(ref[0]) - softmax(got[0])).max()),
                     "lines_changed": float(_best_path(ref[0]) != _best_path(got[0]))}
+        elif role == "verifier":
+            errs = _verifier_errors(ref, got, thresholds)
         else:
             errs = _yolo_errors(ref, got, slice(4, 5) if role == "detector" else slice(4, None))
             n_labels = ref.shape[1] - 4
             errs.update(_kept_errors(role, ref, got, thresholds or DEFAULT_THRESHOLDS,
                                      tuple(labels) or tuple(str(i) for i in range(n_labels))))
         for k, v in errs.items():
-            worst[k] = worst.get(k, 0.0) + v if k == "lines_changed" else max(worst.get(k, 0.0), v)
+            worst[k] = worst.get(k, 0.0) + v if k in ("lines_changed", "flipped") else max(worst.get(k, 0.0), v)
     if "lines_changed" in worst:
         worst["lines_changed"] /= len(pairs)
     for k, v in worst.items():

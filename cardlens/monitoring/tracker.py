@@ -53,11 +53,14 @@ def shipped_model_versions(folder: Path = MODELS_DIR) -> tuple[ModelVersion, ...
 
 
 def model_versions(scanner) -> tuple[ModelVersion, ...]:
-    """The specs a scanner loaded (detector, field locator, recognizer); the shipped ones for ``None``."""
+    """The specs a scanner loaded (detector, card verifier, field locator, recognizer); the shipped ones for
+    ``None``."""
     if scanner is None:
         return shipped_model_versions()
     reader = getattr(scanner, "reader", None)
-    parts = (getattr(scanner, "locator", None), getattr(reader, "locator", None), getattr(reader, "recognizer", None))
+    locator = getattr(scanner, "locator", None)
+    parts = (locator, getattr(locator, "verifier", None), getattr(reader, "locator", None),
+             getattr(reader, "recognizer", None))
     specs = [getattr(p, "spec", None) for p in parts]
     specs = [s for s in specs if s is not None and hasattr(s, "name")]
     if specs:
