@@ -24,7 +24,8 @@ SHIPPED = DEFAULT_DETECTOR.parent / "card-verifier"
 
 
 def _scene_with_card(portrait: bool = False):
-    """A grey frame with a red 'card' whose top edge (design order) is blue: (image BGR, corners)."""
+    """A grey frame with a red 'card' whose top edge (design order) is blue: (image BGR, corners).
+    ``portrait``: a landscape design lying on its side (its first edge, the long one, is the card's left side)."""
     img = np.full((400, 600, 3), 90, np.uint8)
     if portrait:
         x0, y0, x1, y1 = 250, 80, 376, 280          # 126 × 200: taller than wide
@@ -38,6 +39,22 @@ def _scene_with_card(portrait: bool = False):
     else:
         img[y0:y0 + 8, x0:x1] = (220, 0, 0)
     return img, corners
+
+
+def test_portrait_design_is_turned_so_its_long_side_runs_across():
+    """A portrait design (first edge the short one): its top edge comes out on the crop's left."""
+    img = np.full((400, 600, 3), 90, np.uint8)
+    x0, y0, x1, y1 = 250, 80, 376, 280                     # 126 × 200
+    img[y0:y1, x0:x1] = (0, 0, 220)
+    img[y0:y0 + 8, x0:x1] = (220, 0, 0)                    # the design's top edge, blue
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+    crop = verifier_crop(img, corners)
+    h, w = CROP_SIZE
+    left = int(round(w * CROP_MARGIN / (1 + 2 * CROP_MARGIN))) + 1
+    assert crop[h // 2, left, 0] > 150                      # blue just inside the card's left edge
+    assert crop[h // 2, w // 2, 0] < 30 and crop[h // 2, w // 2, 2] > 150
+    top = int(round(h * CROP_MARGIN / (1 + 2 * CROP_MARGIN))) + 1
+    assert crop[top, w // 2, 0] < 30                        # and not along the top
 
 
 @pytest.mark.parametrize("portrait", [False, True])
@@ -102,9 +119,20 @@ def test_detector_drops_what_the_verifier_refuses_and_scores_what_it_keeps(shipp
     assert np.array_equal(run.seen[0], expected)
     run.logit = -3.0  # probability 0.047 < keep
     assert det.detect(img) == []
-    # verify=False: the detector's own answer at the lower threshold, no card_score
+    # verify=False: the detector alone, at its own threshold (0.25), exactly as without a verifier
     alone = det.detect(img, verify=False)
     assert alone and alone[0].card_score is None
+    assert [d.to_dict() for d in alone] == [d.to_dict() for d in plain]
+
+
+def test_without_a_verifier_the_threshold_stays_conf(shipped_detector, tmp_path):
+    assert shipped_detector.verifier is None and shipped_detector.conf == shipped_detector.spec.thresholds["conf"] == 0.25
+    # a detector folder with nothing beside it loads alone
+    import shutil
+
+    shutil.copytree(DEFAULT_DETECTOR, tmp_path / "card-detector")
+    alone = CardDetector.load(tmp_path / "card-detector")
+    assert alone.verifier is None and alone.conf == 0.25
 
 
 def test_shipped_verifier_files_match_their_spec_and_sit_beside_the_detector():

@@ -27,7 +27,7 @@ VERIFIER_BESIDE = {"card-detector": "card-verifier", "detector": "verifier"}
 
 def verifier_beside(folder: Path) -> Path | None:
     """The card verifier folder that goes with the detector in ``folder``, if there is one."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # "." has no name or parent to look beside
     name = VERIFIER_BESIDE.get(folder.name, "card-verifier")
     candidate = folder.parent / name
     return candidate if (candidate / "spec.json").is_file() else None
@@ -76,16 +76,20 @@ class CardDetector:
 
         ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`);
         ``verify`` drops the boxes the card verifier (if loaded) does not take for payment cards and
-        sets ``card_score`` on the others."""
+        sets ``card_score`` on the others; the score threshold is then ``thresholds.conf_verified``.
+        ``verify=False`` (or no verifier) is the detector alone at ``thresholds.conf``."""
         img = load_image(image, color=color)
         s = self.spec
         x, lb = spec_input(img, s)
         raw = self._run(x)
         t = s.thresholds
-        found = decode_pose(raw, lb, len(s.keypoints), self.conf if conf is None else conf,
+        verifying = verify and self.verifier is not None
+        if conf is None:  # the lower threshold only when the verifier removes the false boxes it lets in
+            conf = self.conf if verifying else float(t.get("conf", 0.25))
+        found = decode_pose(raw, lb, len(s.keypoints), conf,
                             t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
         found = [refined(img, d) for d in found] if refine else found
-        if verify and self.verifier is not None and found:
+        if verifying and found:
             probs = self.verifier.probabilities(img, [d.corners for d in found])
             found = [replace(d, card_score=float(p)) for d, p in zip(found, probs, strict=True)
                      if p >= self.verifier.keep]

@@ -107,6 +107,8 @@ class CardVerifier:
         spec, run, used = open_model_folder(Path(folder), runtime, threads, verify, TASK, "card verifier")
         if used == "torch":
             torch = require("torch", "train")
+            if threads:
+                torch.set_num_threads(int(threads))
             net = load_torch_net(run)
 
             def run(x: np.ndarray) -> np.ndarray:

@@ -41,10 +41,11 @@ TOLERANCES = {
     "int8": {"kept_coords": 12.0, "kept_scores": 0.15, "flipped": 0, "lines_changed": 0.08},
 }
 # card verifier: max abs error of its logit and of its probability; ``flipped`` 0 below as for the YOLO models.
-# Measured on the 48 validation crops, ONNX / TFLite (the verifier of 2026-12-02, logits -7.5 to 23.6; a
-# prototype with logits -9 to 20 in brackets): fp32 logit 1.1e-5 / 1.1e-5; fp16 logit 0.006 / 0.005
+# Measured on the 48 validation crops, ONNX / TFLite, with the width-16 candidate of 2026-12-02 (logits -7.5 to
+# 23.6; a prototype with logits -9 to 20 in brackets): fp32 logit 1.1e-5 / 1.1e-5; fp16 logit 0.006 / 0.005
 # (0.015 / 0.010), probability ≤ 2e-4; int8 logit 0.21 / 0.21 (0.35 / 0.36; the error grows with |logit|,
 # ≤ 2.5 % of it), probability 0.046 / 0.047 (0.013 / 0.012), at a crop of logit -0.77 (p 0.32 → 0.36).
+# The shipped width-8 verifier, ONNX int8 (rebuild of the shipped bundle): logit 0.55, probability 0.032.
 # int8's probability gate is FLIP_MARGIN: a probability that moves less cannot cross keep from further away.
 VERIFIER_TOLERANCES = {"fp32": {"logit": 1e-3, "card_prob": 1e-3},
                        "fp16": {"logit": 0.05, "card_prob": 0.005},
@@ -118,6 +119,13 @@ def _best_path(logits: np.ndarray) -> tuple[int, ...]:
     return tuple(int(c) for i, c in enumerate(best) if c != 0 and (i == 0 or best[i - 1] != c))
 
 
+def run_conf(role: str, thresholds: dict) -> float:
+    """The score threshold a bundle's model really runs at: the detector's lower ``conf_verified``, since every
+    bundle carries the card verifier; ``conf`` for the other models."""
+    conf = float(thresholds.get("conf", 0.25))
+    return min(conf, float(thresholds.get("conf_verified", conf))) if role == "detector" else conf
+
+
 def _decoded(role: str, raw: np.ndarray, thresholds: dict, labels: tuple[str, ...]) -> list[tuple]:
     """(label, score, coordinates) of the detections the post-processing keeps, in input pixels."""
     from cardlens.detector.postprocess import decode_detect, decode_pose
@@ -125,7 +133,7 @@ def _decoded(role: str, raw: np.ndarray, thresholds: dict, labels: tuple[str, ..
 
     n = raw.shape[-1]
     lb = Letterbox(1.0, 0.0, 0.0, (n, n), (10 ** 6, 10 ** 6))  # identity: keep input pixels, no clipping
-    conf, iou = float(thresholds.get("conf", 0.25)), float(thresholds.get("iou", 0.5))
+    conf, iou = run_conf(role, thresholds), float(thresholds.get("iou", 0.5))
     if role == "detector":
         return [("card", d.confidence, np.concatenate([np.asarray(d.box), d.corners.reshape(-1)]))
                 for d in decode_pose(raw, lb, conf_threshold=conf, iou_threshold=iou, max_detections=100)]
@@ -157,7 +165,7 @@ def _kept_errors(role: str, ref: np.ndarray, got: np.ndarray, thresholds: dict, 
     whose corner orders differ by 180° — any of them is an answer the reference could have given."""
     from cardlens.detector.postprocess import box_iou
 
-    conf = float(thresholds.get("conf", 0.25))
+    conf = run_conf(role, thresholds)
     a, b = _decoded(role, ref, thresholds, labels), _decoded(role, got, thresholds, labels)
     errs = {"kept_coords": 0.0, "kept_scores": 0.0, "flipped": 0}
     used: set[int] = set()

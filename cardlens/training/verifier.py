@@ -211,7 +211,8 @@ def train_verifier(cfg: VerifierTrainConfig) -> VerifierTrainResult:
             row.update(sep)
         history.append(row)
         log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, json.dumps(row))
-        (out / "train_log.jsonl").open("a").write(json.dumps(row) + "\n")
+        with (out / "train_log.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
 
     net.eval()
     pt = out / "model.pt"
