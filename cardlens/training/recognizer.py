@@ -176,13 +176,15 @@ def evaluate_lines(model, items, batch: int = 128) -> dict:
     return metrics
 
 
-def export_recognizer_onnx(model, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
+def export_torch_onnx(model, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
+    """A plain torch module to ONNX at batch 1 (grey input for a ``GRAY`` spec, else 3 channels), ``spec`` in
+    its ``metadata_props`` (the recognizer's and the card verifier's export)."""
     import torch
 
     onnx = require("onnx", "export")
     model.eval()
     h, w = spec.input_size
-    dummy = torch.zeros(1, 1, h, w)
+    dummy = torch.zeros(1, 1 if spec.color == "GRAY" else 3, h, w)
     torch.onnx.export(model, dummy, str(out_path), input_names=[spec.input_name], output_names=list(spec.output_names),
                       opset_version=opset, dynamo=False)
     m = onnx.load(str(out_path))
@@ -268,7 +270,7 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
     pt = out / "model.pt"
     torch.save({"state_dict": model.state_dict(), "width": cfg.width, "charset": CHARSET}, pt)
     spec = recognizer_spec(cfg.width)
-    onnx_path = export_recognizer_onnx(model, spec.with_weights(pt), out / "model.onnx")
+    onnx_path = export_torch_onnx(model, spec.with_weights(pt), out / "model.onnx")
     train_params = {k: v for k, v in asdict(cfg).items() if k not in ("data", "out")}
     spec = spec.with_weights(onnx_path)
     spec = ModelSpec.from_dict({**spec.to_dict(), "extra": {"torch_weights": pt.name, "torch_sha256": sha256_of(pt),

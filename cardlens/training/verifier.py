@@ -21,7 +21,7 @@ import numpy as np
 
 from cardlens.errors import CardlensError, UsageError, require
 from cardlens.logs import get_logger
-from cardlens.modelspec import METADATA_KEY, sha256_of
+from cardlens.modelspec import sha256_of
 
 log = get_logger(__name__)
 
@@ -159,6 +159,7 @@ def train_verifier(cfg: VerifierTrainConfig) -> VerifierTrainResult:
     torch = require("torch", "train")
     from cardlens.detector.verifier import INPUT_SIZE, centre, verifier_spec
     from cardlens.detector.verifier_net import CardVerifierNet
+    from cardlens.training.recognizer import export_torch_onnx
 
     if not cfg.scenes:
         raise UsageError("give at least one --scenes folder (from 'cardlens synth detector')")
@@ -218,7 +219,7 @@ def train_verifier(cfg: VerifierTrainConfig) -> VerifierTrainResult:
     pt = out / "model.pt"
     torch.save({"width": cfg.width, "state_dict": net.state_dict()}, pt)
     spec = verifier_spec(cfg.width)
-    onnx_path = export_verifier_onnx(net, spec, out / "model.onnx")
+    onnx_path = export_torch_onnx(net, spec, out / "model.onnx")
     spec = replace(spec.with_weights(onnx_path), extra={**spec.extra, "torch_weights": pt.name,
                                                         "torch_sha256": sha256_of(pt)})
     spec.save(out / "spec.json")
@@ -234,17 +235,3 @@ def train_verifier(cfg: VerifierTrainConfig) -> VerifierTrainResult:
     return VerifierTrainResult(str(out), str(pt), str(onnx_path), str(out / "spec.json"), cfg.epochs,
                                round(time.time() - t0, 1), crops, metrics)
 
-
-def export_verifier_onnx(net, spec, out_path: Path, opset: int = 17) -> Path:
-    import torch
-
-    onnx = require("onnx", "export")
-    net.eval()
-    h, w = spec.input_size
-    torch.onnx.export(net, torch.zeros(1, 3, h, w), str(out_path), input_names=[spec.input_name],
-                      output_names=list(spec.output_names), opset_version=opset, dynamo=False)
-    m = onnx.load(str(out_path))
-    entry = m.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, spec.to_json()
-    onnx.save(m, str(out_path))
-    return out_path
