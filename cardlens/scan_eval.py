@@ -45,6 +45,7 @@ class ImageOutcome:
     char_correct: int
     char_total: int
     has_expiry: bool
+    expiry_is_date: bool       # the printed expiry has a month 01–12 (specimens print 88/88)
     expiry_exact: bool
     has_name: bool
     name_exact: bool
@@ -168,10 +169,17 @@ def evaluate_image(scanner, folder: Path, label: dict) -> ImageOutcome:
         number_exact=bool(printed) and got == printed,
         pan_exact=bool(printed and luhn_valid(printed) and accepted and got == printed),
         false_accept=accepted and got != printed, char_correct=char_correct, char_total=char_total,
-        has_expiry=bool(exp_label), expiry_exact=bool(exp_label) and result.expiry is not None
+        has_expiry=bool(exp_label), expiry_is_date=is_date(exp_label),
+        expiry_exact=bool(exp_label) and result.expiry is not None
         and str(result.expiry) == exp_label,
         has_name=bool(name_label), name_exact=bool(name_label) and name_got is not None
         and name_got == normalize_name(name_label), ms=ms)
+
+
+def is_date(expiry: str | None) -> bool:
+    """Whether a printed ``MM/YY`` is a date the expiry rules can return (month 01–12)."""
+    m = re.fullmatch(r"(\d{2})/(\d{2})", expiry or "")
+    return bool(m) and 1 <= int(m.group(1)) <= 12
 
 
 def summarize(outcomes: list[ImageOutcome]) -> dict:
@@ -192,6 +200,11 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
         "char_accuracy": rate(sum(o.char_correct for o in with_number), sum(o.char_total for o in with_number)),
         "with_expiry": sum(o.has_expiry for o in outcomes),
         "expiry_exact": rate(sum(o.expiry_exact for o in outcomes), sum(o.has_expiry for o in outcomes)),
+        # the expiry rules return months 01–12 only, so a specimen's "88/88" can never be read: this figure
+        # leaves such labels out, as pan_exact leaves out numbers that fail Luhn
+        "with_date_expiry": sum(o.has_expiry and o.expiry_is_date for o in outcomes),
+        "expiry_exact_dates": rate(sum(o.expiry_exact and o.expiry_is_date for o in outcomes),
+                                   sum(o.has_expiry and o.expiry_is_date for o in outcomes)),
         "with_name": sum(o.has_name for o in outcomes),
         "name_exact": rate(sum(o.name_exact for o in outcomes), sum(o.has_name for o in outcomes)),
         "false_accepts": sum(o.false_accept for o in outcomes),
@@ -223,6 +236,7 @@ def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | No
 
 FIGURES = (("number_exact", "number read exactly as printed"), ("pan_exact", "validated PAN exact (Luhn labels)"),
            ("char_accuracy", "number character accuracy"), ("expiry_exact", "expiry exact"),
+           ("expiry_exact_dates", "expiry exact (labels that are dates, month 01–12)"),
            ("name_exact", "name exact"), ("false_accept_rate", "false-accept rate"), ("median_ms", "median ms / image"))
 
 

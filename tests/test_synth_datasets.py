@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,6 +40,47 @@ def test_detector_set_byte_identical_for_any_worker_count(tmp_path):
             assert len(line.split()) == 17
     y = (tmp_path / "w1" / "data.yaml").read_text()
     assert "kpt_shape: [4, 3]" in y and "train: images/train" in y and "path:" not in y.split("\ntrain")[1]
+
+
+def test_closeup_frames_fill_the_frame_and_leave_other_scenes_alone(tmp_path):
+    """``closeups``: the card fills a frame (long side imgsz, maybe not square) with its edges maybe cut
+    off; labels follow the cut; scenes not chosen for a close-up are the bytes they were without it."""
+    plain = write_detector_set(tmp_path / "plain", 16, seed=3, imgsz=320, negatives=0.25, progress=False)
+    write_detector_set(tmp_path / "close", 16, seed=3, imgsz=320, negatives=0.25, progress=False, closeups=0.5)
+    assert "# closeups: 0.5" in (tmp_path / "close" / "data.yaml").read_text()
+    a, b = _digest(tmp_path / "plain"), _digest(tmp_path / "close")
+    changed = {k.split("/")[-1].split(".")[0] for k in a if k.startswith("images/") and a[k] != b[k]}
+    assert len(changed) == 8 and plain.negatives == 4  # half the scenes re-framed, the rest untouched
+    cut_off = 0
+    for stem in changed:
+        img_path = next((tmp_path / "close" / "images").rglob(f"{stem}.jpg"))
+        img = cv2.imread(str(img_path))
+        h, w = img.shape[:2]
+        assert max(h, w) == 320
+        label = Path(str(img_path).replace("/images/", "/labels/")).with_suffix(".txt").read_text().split()
+        if not label:
+            continue
+        v = np.array(label[1:], float)
+        assert v[2] * v[3] > 0.6  # the card's visible box covers most of the frame
+        cut_off += int((v[4:].reshape(4, 3)[:, 2] == 0).any())
+    assert cut_off >= 1
+
+
+def test_closeup_frame_moves_corners_and_homography_together():
+    from cardlens.synth.geometry import apply_homography, design_corners
+    from cardlens.synth.writers import CLOSEUP_RENDER, closeup_frame
+
+    s = render_scene(4, 2, int(320 * CLOSEUP_RENDER), scale_range=(0.5, 0.95), inside_share=1.0)
+    c = closeup_frame(s, 4, 2, 320)
+    h, w = c.image.shape[:2]
+    assert max(h, w) == 320
+    assert c.box[2] - c.box[0] > 0.8 * w or c.box[3] - c.box[1] > 0.8 * h
+    cw, ch = s.card.size
+    assert np.allclose(apply_homography(c.homography, design_corners(cw, ch)), c.corners, atol=1e-6)
+    inside = [(0 <= x <= w and 0 <= y <= h) for x, y in c.corners]
+    assert [v > 0 for v in c.visibility] == inside
+    neg = closeup_frame(render_scene(4, 3, 480, negative=True), 4, 3, 320)
+    assert neg.card is None and max(neg.image.shape[:2]) == 320
 
 
 def test_field_and_line_sets_deterministic_and_consistent(tmp_path):

@@ -88,7 +88,7 @@ def test_corner_order_is_the_designs(index):
 def test_yolo_pose_label_matches_corners_and_box():
     for i in range(40):
         s = render_scene(3, i, 640)
-        line = detector_label(s, 640).split()
+        line = detector_label(s).split()
         assert len(line) == 5 + 12
         vals = np.array(line[1:], float)
         kp = vals[4:].reshape(4, 3)
@@ -107,7 +107,7 @@ def test_yolo_pose_label_matches_corners_and_box():
 
 def test_negative_scene_has_empty_label():
     s = render_scene(3, 0, 640, negative=True)
-    assert s.card is None and detector_label(s, 640) == ""
+    assert s.card is None and detector_label(s) == ""
 
 
 @pytest.mark.parametrize("poly, box", [

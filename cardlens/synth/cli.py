@@ -35,6 +35,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         if name == "detector":
             s.add_argument("--negatives", type=float, default=0.1,  # writers.DEFAULT_NEGATIVES (not imported: cv2)
                            help="share of scenes without a card (default 0.1)")
+            s.add_argument("--closeups", type=float, default=0.0,
+                           help="share of scenes framed as close-ups: the card held near the camera fills a "
+                                "frame that need not be square, its edges maybe cut off (default 0)")
         s.add_argument("--no-progress", action="store_true")
         s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s = sub.add_parser("preview", help="contact sheet with labels drawn")
@@ -56,7 +59,8 @@ def run(args) -> int:
     progress = not getattr(args, "no_progress", False)
     if cmd == "detector":
         res = synth.write_detector_set(args.out, args.n, args.seed, args.workers, imgsz=args.imgsz,
-                                       val_fraction=args.val_fraction, negatives=args.negatives, progress=progress)
+                                       val_fraction=args.val_fraction, negatives=args.negatives, progress=progress,
+                                       closeups=args.closeups)
     elif cmd == "fields":
         res = synth.write_field_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
                                     progress=progress)

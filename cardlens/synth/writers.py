@@ -73,28 +73,79 @@ def _fmt(v: float) -> str:
 
 
 # ------------------------------------------------------------------ detector set
-def detector_label(sample, imgsz: int) -> str:
-    """One YOLO-pose line: ``0 cx cy w h  x0 y0 v0 ... x3 y3 v3`` (normalised), or '' for a negative."""
+def detector_label(sample) -> str:
+    """One YOLO-pose line: ``0 cx cy w h  x0 y0 v0 ... x3 y3 v3`` (normalised by the image's width and
+    height), or '' for a negative."""
     if sample.card is None or sample.box is None:
         return ""
+    h, w = sample.image.shape[:2]
     x1, y1, x2, y2 = sample.box
-    parts = ["0", _fmt((x1 + x2) / 2 / imgsz), _fmt((y1 + y2) / 2 / imgsz), _fmt((x2 - x1) / imgsz), _fmt((y2 - y1) / imgsz)]
+    parts = ["0", _fmt((x1 + x2) / 2 / w), _fmt((y1 + y2) / 2 / h), _fmt((x2 - x1) / w), _fmt((y2 - y1) / h)]
     for (x, y), v in zip(sample.corners, sample.visibility, strict=True):
         if v == 0:
             parts += ["0.000000", "0.000000", "0"]
         else:
-            parts += [_fmt(x / imgsz), _fmt(y / imgsz), str(v)]
+            parts += [_fmt(x / w), _fmt(y / h), str(v)]
     return " ".join(parts) + "\n"
+
+
+# Close-up framing (``closeups``): the card held near the camera. The scene is rendered this much larger,
+# then a window around the card is cut, each side moved by this share of the card's box (negative: the cut
+# runs into the card, whose edges then leave the frame), and scaled back to ``imgsz`` on its long side.
+CLOSEUP_RENDER = 1.5
+CLOSEUP_MARGIN = (-0.10, 0.05)
+CLOSEUP_NEGATIVE_WINDOW = (0.45, 0.8)  # no-card close-ups: a window of this share of the scene
+
+
+def closeup_frame(s, seed: int, index: int, imgsz: int):
+    """``s`` (a scene rendered at ``CLOSEUP_RENDER`` × ``imgsz``) cut to a close-up: the card fills the
+    frame, maybe with its edges cut off; a scene without a card is cut to a random window instead.
+    Returns a scene of the same kind whose long side is ``imgsz`` (the frame need not be square)."""
+    from dataclasses import replace
+
+    rng = sample_rngs(seed, index, "closeup")[0]
+    H, W = s.image.shape[:2]
+    if s.card is None or s.box is None:
+        side = rng.uniform(*CLOSEUP_NEGATIVE_WINDOW) * min(W, H)
+        aspect = rng.uniform(0.56, 1.0)
+        ww, wh = (side, side * aspect) if rng.random() < 0.7 else (side * aspect, side)
+        x0, y0 = rng.uniform(0, W - ww), rng.uniform(0, H - wh)
+        x1, y1 = x0 + ww, y0 + wh
+    else:
+        bx1, by1, bx2, by2 = s.box
+        bw, bh = bx2 - bx1, by2 - by1
+        m = rng.uniform(*CLOSEUP_MARGIN, size=4)
+        x0, y0 = max(0.0, bx1 - m[0] * bw), max(0.0, by1 - m[1] * bh)
+        x1, y1 = min(float(W), bx2 + m[2] * bw), min(float(H), by2 + m[3] * bh)
+    ix0, iy0, ix1, iy1 = int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))
+    crop = s.image[iy0:iy1, ix0:ix1]
+    k = imgsz / max(crop.shape[:2])
+    out_w, out_h = max(1, int(round(crop.shape[1] * k))), max(1, int(round(crop.shape[0] * k)))
+    image = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    if s.card is None:
+        return replace(s, image=image)
+    sx, sy = out_w / crop.shape[1], out_h / crop.shape[0]
+    T = np.array([[sx, 0, -ix0 * sx], [0, sy, -iy0 * sy], [0, 0, 1]], np.float64)
+    corners = apply_homography(T, s.corners)
+    vis = tuple(0 if not (0 <= x <= out_w and 0 <= y <= out_h) else v
+                for (x, y), v in zip(corners, s.visibility, strict=True))
+    return replace(s, image=image, corners=corners, visibility=vis, box=polygon_clip_box(corners, out_w, out_h),
+                   homography=T @ s.homography, card_alpha=None, occluder_alpha=None)
 
 
 def _detector_task(args) -> tuple[int, bool]:
     from cardlens.synth.scene import render_scene
 
-    out, seed, index, imgsz, split, negative = args
-    s = render_scene(seed, index, imgsz, negative=negative)
+    out, seed, index, imgsz, split, negative, closeup = args
+    if closeup:
+        big = int(round(imgsz * CLOSEUP_RENDER))
+        s = closeup_frame(render_scene(seed, index, big, negative=negative, scale_range=(0.5, 0.95), inside_share=1.0),
+                          seed, index, imgsz)
+    else:
+        s = render_scene(seed, index, imgsz, negative=negative)
     name = f"{index:07d}"
     _imwrite(Path(out) / "images" / split / f"{name}.jpg", s.image)
-    (Path(out) / "labels" / split / f"{name}.txt").write_text(detector_label(s, imgsz))
+    (Path(out) / "labels" / split / f"{name}.txt").write_text(detector_label(s))
     return index, s.card is not None
 
 
@@ -131,14 +182,19 @@ DEFAULT_NEGATIVES = 0.1  # share of detector scenes rendered without a card
 
 
 def write_detector_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int = 640, val_fraction: float = 0.1,
-                       negatives: float = DEFAULT_NEGATIVES, progress: bool = True) -> WriteSummary:
-    """YOLO-pose detector set: ``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``."""
+                       negatives: float = DEFAULT_NEGATIVES, progress: bool = True,
+                       closeups: float = 0.0) -> WriteSummary:
+    """YOLO-pose detector set: ``images/{train,val}``, ``labels/{train,val}``, ``data.yaml``.
+
+    ``closeups``: share of scenes framed as close-ups (:func:`closeup_frame`, cards and no-card scenes
+    alike); 0 leaves every other choice of the set as it was."""
     t0 = time.perf_counter()
     out = Path(out)
     _dirs(out, ["images/train", "images/val", "labels/train", "labels/val"])
     val = _split(seed, n, val_fraction, "split")
     neg = _split(seed, n, negatives, "negatives")
-    jobs = [(str(out), seed, i, imgsz, "val" if i in val else "train", i in neg) for i in range(n)]
+    close = _split(seed, n, closeups, "closeups") if closeups > 0 else set()
+    jobs = [(str(out), seed, i, imgsz, "val" if i in val else "train", i in neg, i in close) for i in range(n)]
     _run_pool(_detector_task, jobs, workers, "synth detector", progress)
     yaml_path = out / "data.yaml"
     yaml_path.write_text(
@@ -147,7 +203,8 @@ def write_detector_set(out, n: int, seed: int = 0, workers: int = 1, imgsz: int 
         "# Keypoints: the 4 card corners in the card DESIGN's order (top-left of the design first, clockwise).\n"
         "# Visibility: 2 visible, 1 inside the frame but covered (finger), 0 outside the frame (written as 0 0 0).\n"
         f"# seed: {seed}\n# n: {n}\n# imgsz: {imgsz}\n"
-        "train: images/train\nval: images/val\n"
+        + (f"# closeups: {closeups:g} (close-up frames: long side {imgsz}, not square)\n" if closeups > 0 else "")
+        + "train: images/train\nval: images/val\n"
         "kpt_shape: [4, 3]\n"
         "flip_idx: [1, 0, 3, 2]  # a mirrored card is not a real card: train with fliplr=0.0\n"
         "names:\n  0: card\n")
