@@ -253,15 +253,61 @@ def verifier_inputs(inputs_cache):
                     "reference": _reference_outputs(source, val)}
 
 
-def test_a_models_folder_without_a_verifier_exports_the_shipped_one(tmp_path):
-    """The pipeline's packages and the registry hold three models; their bundles carry the shipped verifier."""
+class _Records(list):
+    """A logging handler that keeps the messages (the cardlens logger may not propagate to caplog's)."""
+
+    def __init__(self):
+        import logging
+
+        super().__init__()
+        self.handler = logging.Handler()
+        self.handler.emit = lambda record: self.append(record.getMessage())
+
+
+def _sources_warnings():
+    import logging
+
+    records = _Records()
+    logging.getLogger("cardlens.export.sources").addHandler(records.handler)
+    return records
+
+
+def test_pipeline_sources_take_a_models_folders_own_verifier(tmp_path):
+    """A pipeline package or registry export holds its own card-verifier: bundles take that one."""
+    import logging
+
+    from cardlens.export.sources import MODELS, pipeline_sources
+
+    for name in ("card-detector", "field-locator", "text-recognizer", "card-verifier"):
+        (tmp_path / name).symlink_to(MODELS / name)
+    records = _sources_warnings()
+    try:
+        sources = {s.role: s.folder for s in pipeline_sources(tmp_path)}
+    finally:
+        logging.getLogger("cardlens.export.sources").removeHandler(records.handler)
+    assert list(sources) == ROLES and sources["verifier"] == tmp_path / "card-verifier" and records == []
+
+
+def test_pipeline_sources_without_a_verifier_take_the_shipped_one_and_say_so(tmp_path):
+    """A models folder from before the verifier was versioned (three models): its bundles carry the
+    shipped verifier, which those models always ran with, and a warning names the folder."""
+    import logging
+
     from cardlens.export.sources import MODELS, pipeline_sources
 
     for name in ("card-detector", "field-locator", "text-recognizer"):
         (tmp_path / name).symlink_to(MODELS / name)
-    sources = {s.role: s.folder for s in pipeline_sources(tmp_path)}
+    records = _sources_warnings()
+    try:
+        sources = {s.role: s.folder for s in pipeline_sources(tmp_path)}
+        noted = list(records)
+        shipped = {s.role: s.folder for s in pipeline_sources()}  # the shipped models themselves: no note
+    finally:
+        logging.getLogger("cardlens.export.sources").removeHandler(records.handler)
+    assert len(noted) == 1 and records == noted and shipped["verifier"] == MODELS / "card-verifier"
     assert list(sources) == ROLES and sources["verifier"] == MODELS / "card-verifier"
     assert sources["detector"] == tmp_path / "card-detector"
+    assert f"{tmp_path} has no card-verifier/spec.json" in noted[0] and str(MODELS / "card-verifier") in noted[0]
 
 
 def test_verifier_validation_crops_hold_cards_and_not_cards(verifier_inputs):

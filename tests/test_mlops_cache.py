@@ -158,3 +158,64 @@ def test_graph_and_argument_errors(tmp_path):
         run(tmp_path, [Step("a", lambda ctx: {}, code=("no/such/*.py",))])
     result, _ = run(tmp_path, make_steps(calls), until="b")
     assert set(result.results) == {"a", "b"}
+
+
+def test_the_verifier_steps_code_fingerprint_reruns_it(tmp_path, monkeypatch):
+    """The pipeline's real ``train-verifier`` step (its name, dependencies, config key and code patterns)
+    with a counting stand-in for the training: cached on a second run; a change to the verifier's trainer,
+    network or crop, or to the detector it harvests with, runs it again; a change elsewhere does not."""
+    import shutil
+
+    from cardlens.mlops import steps as steps_mod
+    from cardlens.mlops.config import load_config
+
+    cfg = load_config("tiny")
+    real = next(s for s in steps_mod.build_steps(cfg) if s.name == "train-verifier")
+    assert real.deps == ("train-detector", "data-detector-t1")
+    src = tmp_path / "pkg"  # a copy of the cardlens files the step's patterns match, plus one they do not
+    for rel in list(cache.code_digest(real.code)) + ["ocr/field_locator.py"]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache.PACKAGE_ROOT / rel, src / rel)
+    monkeypatch.setattr(cache, "PACKAGE_ROOT", src)
+    fingerprint = cache.code_digest(real.code)
+    for rel in ("training/verifier.py", "detector/verifier.py", "detector/verifier_net.py", "detector/model.py",
+                "modelspec.py"):
+        assert rel in fingerprint
+    calls = {}
+
+    def upstream(name):
+        def write(ctx):
+            (ctx.out / "out.txt").write_text(name)
+            return {"file": "out.txt"}
+
+        return Step(name, write)
+
+    def train(ctx):
+        calls["train-verifier"] = calls.get("train-verifier", 0) + 1
+        (ctx.out / "model.txt").write_text(str(ctx.config))
+        return {"model": "model.txt"}
+
+    def steps():
+        return [upstream("data-detector-t1"), upstream("train-detector"),
+                Step(real.name, train, deps=real.deps, config=real.config, code=real.code)]
+
+    first, _ = run(tmp_path, steps(), cfg=cfg)
+    second, _ = run(tmp_path, steps(), cfg=cfg)
+    assert calls == {"train-verifier": 1} and second.statuses["train-verifier"] == "cached"
+    (src / "ocr" / "field_locator.py").write_text("# not the verifier's code\n")
+    result, _ = run(tmp_path, steps(), cfg=cfg)
+    assert result.statuses["train-verifier"] == "cached" and calls == {"train-verifier": 1}
+    keys = {first.results["train-verifier"].key}
+    for n, rel in enumerate(("training/verifier.py", "detector/verifier_net.py", "detector/verifier.py",
+                             "detector/postprocess.py"), start=2):
+        with (src / rel).open("a") as f:
+            f.write("\n# changed\n")
+        result, _ = run(tmp_path, steps(), cfg=cfg)
+        assert result.statuses["train-verifier"] == "ran" and calls == {"train-verifier": n}, rel
+        assert result.statuses["train-detector"] == "cached"
+        keys.add(result.results["train-verifier"].key)
+    assert len(keys) == 5
+    # and the recipe: a new width is a new verifier
+    wider = {**cfg, "train": {**cfg["train"], "verifier": {**cfg["train"]["verifier"], "width": 8}}}
+    result, _ = run(tmp_path, steps(), cfg=wider)
+    assert result.statuses["train-verifier"] == "ran" and calls == {"train-verifier": 6}

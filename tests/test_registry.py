@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import need
@@ -13,7 +14,8 @@ from cardlens.cli import main
 from cardlens.export.sources import MODELS
 from cardlens.modelspec import sha256_of
 
-NAMES = ("card-detector", "field-locator", "text-recognizer")
+NAMES = ("card-detector", "field-locator", "text-recognizer", "card-verifier")
+OLDER_NAMES = NAMES[:3]  # what stores held before the card verifier was versioned
 
 
 @pytest.fixture
@@ -51,7 +53,12 @@ def test_registry_round_trip_on_a_temporary_store(tmp_path, capsys, mlflow_ready
 
     code, out, _ = cli(capsys, "models", "list", "--data", data, "--json")
     listed = {m["name"]: m for m in json.loads(out)["models"]}
-    assert set(listed) == set(NAMES) and all(m["aliases"] == {"production": "1"} for m in listed.values())
+    assert len(listed) == 4 and set(listed) == set(NAMES)
+    assert all(m["aliases"] == {"production": "1"} for m in listed.values())
+    code, out, _ = cli(capsys, "models", "show", "card-verifier@production", "--data", data, "--json")
+    verifier = json.loads(out)
+    assert verifier["tags"]["onnx_sha256"] == json.loads((MODELS / "card-verifier" / "spec.json").read_text())["sha256"]
+    assert verifier["run_id"] == reg["run_id"] and verifier["tags"]["task"] == "card-verify"
 
     code, out, _ = cli(capsys, "models", "show", "card-detector@production", "--data", data, "--json")
     shown = json.loads(out)
@@ -100,12 +107,64 @@ def test_registry_round_trip_on_a_temporary_store(tmp_path, capsys, mlflow_ready
         assert card["registry"]["run_id"] == reg["run_id"] and card["registry"]["version"] == 1
     from cardlens.detector.model import CardDetector
 
-    assert CardDetector.load(out_dir / "card-detector").spec.name == spec["name"]  # sha256 checks pass
+    exported = CardDetector.load(out_dir / "card-detector")  # sha256 checks pass
+    assert exported.spec.name == spec["name"] and exported.verifier is not None  # its verifier beside it
+    assert exported.verifier.spec.sha256 == json.loads((out_dir / "card-verifier" / "spec.json").read_text())["sha256"]
     code, _, err = cli(capsys, "models", "export", "card-detector", "--out", str(out_dir), "--bundle", "onnx-fp32",
                        "--data", data)
-    assert code == 2 and "needs all three models" in err
+    assert code == 2 and "--bundle needs every model (card-detector, field-locator, text-recognizer, card-verifier)" in err
     # the shipped model cards were only read
     assert {n: sha256_of(MODELS / n / "model_card.json") for n in NAMES} == shipped_cards
+
+
+def test_a_store_from_before_the_verifier_still_works_and_gets_it_added(tmp_path, capsys, mlflow_ready, no_network):
+    """A store whose three models were registered before the card verifier was versioned: exporting
+    and the pipeline's production reference say what is missing and take the shipped verifier where
+    one is needed; register-shipped adds the verifier alone."""
+    from cardlens.mlops.registry import Registry, weights_tags
+    from cardlens.mlops.steps import resolve_reference
+
+    data = tmp_path / "data"
+    store = Registry(data=data)
+    run_id = store.start_run("shipped-models", tags={"cardlens.kind": "shipped"})
+    for n in OLDER_NAMES:  # what register-shipped did then
+        store.log_artifacts(run_id, MODELS / n, f"models/{n}")
+        store.set_alias(n, "production", store.register(n, run_id, f"models/{n}",
+                                                         {**weights_tags(MODELS / n), "origin": "shipped"}))
+    store.end_run(run_id)
+
+    out_dir = tmp_path / "exported"
+    code, out, err = cli(capsys, "models", "export", "all@production", "--out", str(out_dir), "--data", str(data),
+                         "--json")
+    result = json.loads(out)
+    assert code == 0 and set(result["models"]) == set(OLDER_NAMES) and not (out_dir / "card-verifier").exists()
+    assert "no card-verifier version holds alias 'production'" in result["missing"]["card-verifier"]
+    assert "note: no card-verifier version holds alias 'production'" in err and "registered before the card verifier" in err
+
+    code, _, err = cli(capsys, "models", "show", "card-verifier@production", "--data", str(data))
+    assert code == 1 and "no registered model named 'card-verifier'" in err and "register-shipped" in err
+
+    notes = []
+    ref = resolve_reference(store, data, True, notes.append)
+    assert ref["kind"] == "registry" and ref["versions"] == {n: "1" for n in OLDER_NAMES}
+    assert ref["identity"]["card-verifier"].startswith("shipped:") and ref["held_shas"].keys() == set(OLDER_NAMES)
+    assert any("card-verifier: no 'production' version in the registry" in m for m in notes) and ref["notes"]
+    stand_in = Path(ref["models"]) / "card-verifier"
+    assert stand_in.parent.parent == data / "pipeline" / "_reference"
+    assert sha256_of(stand_in / "model.onnx") == sha256_of(MODELS / "card-verifier" / "model.onnx")
+
+    code, out, _ = cli(capsys, "models", "register-shipped", "--data", str(data), "--json")
+    added = json.loads(out)
+    assert code == 0 and added["registered"] and added["new"] == ["card-verifier"]
+    assert added["kept"] == {n: "1" for n in OLDER_NAMES} and added["versions"] == {n: "1" for n in NAMES}
+    code, out, _ = cli(capsys, "models", "list", "--data", str(data), "--json")
+    listed = {m["name"]: m for m in json.loads(out)["models"]}
+    assert set(listed) == set(NAMES) and all(m["versions"] == 1 and m["aliases"] == {"production": "1"}
+                                             for m in listed.values())
+    code, out, _ = cli(capsys, "models", "register-shipped", "--data", str(data))
+    assert code == 0 and out.startswith("nothing to do: already registered")
+    ref = resolve_reference(store, data, False, notes.append)
+    assert ref["versions"] == {n: "1" for n in NAMES} and ref["notes"] == []
 
 
 def test_references_and_card_field(tmp_path):

@@ -18,8 +18,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="list, show, promote and export registered model versions",
                               description="Read and change the model registry (MLflow; a local store in the data "
                                           "folder unless a tracking URI is given). Models: card-detector, "
-                                          "field-locator, text-recognizer. A reference is NAME, NAME@alias "
-                                          "(candidate, production) or NAME@VERSION.")
+                                          "field-locator, text-recognizer, card-verifier. A reference is NAME, "
+                                          "NAME@alias (candidate, production) or NAME@VERSION.")
     sub = p.add_subparsers(dest="models_cmd", metavar="COMMAND", required=True)
     s = sub.add_parser("list", help="registered models, their versions and aliases")
     _common(s)
@@ -36,9 +36,12 @@ def register(subparsers) -> None:
     _common(s)
     s.set_defaults(func=run_promote)
     s = sub.add_parser("export", help="copy a version's files out, and optionally build export bundles from them",
-                       description="Download NAME[@alias|@version] into OUT/NAME/ ('all' = the three models at "
-                                   "the alias, default production: OUT is then a models folder). --bundle "
-                                   "also exports bundles from it into OUT/bundles/.")
+                       description="Download NAME[@alias|@version] into OUT/NAME/ ('all' = the four models at "
+                                   "the alias, default production: OUT is then a models folder). A store "
+                                   "made before the card verifier was versioned has no card-verifier: "
+                                   "'all' then exports the other three and says so, and --bundle takes "
+                                   "the shipped verifier. --bundle also exports bundles from it into "
+                                   "OUT/bundles/.")
     s.add_argument("ref", metavar="NAME[@alias|@version]|all[@alias]")
     s.add_argument("--out", required=True)
     s.add_argument("--bundle", action="append", default=[], metavar="FORMAT-PRECISION",
@@ -47,8 +50,10 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_export)
     s = sub.add_parser("register-shipped", help="register the shipped models (cardlens/models) as production",
                        description="Log the shipped models' recorded figures, parameters and files as one run and "
-                                   "register each model as a new version with the alias. Does nothing when "
-                                   "the same weights already hold the alias (unless --force).")
+                                   "register each model as a new version with the alias. A model whose "
+                                   "weights already hold the alias is left as it is (unless --force): "
+                                   "nothing is done when all four do, and a store seeded before the card "
+                                   "verifier was versioned gets just the verifier.")
     s.add_argument("--alias", default="production")
     s.add_argument("--force", action="store_true")
     s.add_argument("--update-cards", action="store_true",
@@ -127,20 +132,34 @@ def run_promote(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import sys
+
     from cardlens.errors import UsageError
-    from cardlens.mlops.registry import MODEL_NAMES, parse_ref
+    from cardlens.mlops.registry import LATER_NAMES, MODEL_NAMES, parse_ref
 
     reg = _registry(args)
     out = Path(args.out)
     name, alias, version = parse_ref(args.ref)
+    missing: dict[str, str] = {}
     if name == "all":
         if version is not None:
             raise UsageError("'all' takes an alias (all@production), not a version number")
-        got = {n: str(reg.download(f"{n}@{alias}", out)) for n in MODEL_NAMES}
+        got = {}
+        for n in MODEL_NAMES:
+            if n in LATER_NAMES and reg.by_alias(n, alias) is None:
+                # a store from before the verifier was versioned: the other models still make a models folder
+                missing[n] = (f"no {n} version holds alias '{alias}' in {reg.uri} (registered before the card "
+                              f"verifier was versioned); {out} has no {n}: a detector loaded from it runs without "
+                              "a verifier, and bundles take the shipped one ('cardlens models register-shipped' "
+                              "registers the shipped verifier)")
+                continue
+            got[n] = str(reg.download(f"{n}@{alias}", out))
     else:
         if args.bundle:
-            raise UsageError("--bundle needs all three models: use 'all[@alias]'")
+            raise UsageError(f"--bundle needs every model ({', '.join(MODEL_NAMES)}): use 'all[@alias]'")
         got = {name: str(reg.download(args.ref, out))}
+    for note in missing.values():
+        print(f"cardlens: note: {note}", file=sys.stderr)
     bundles = {}
     if args.bundle:
         from cardlens.export.bundle import export_bundle
@@ -153,7 +172,7 @@ def run_export(args: argparse.Namespace) -> int:
                                 log=(lambda *a: None) if args.json else print)
             bundles[res.name] = res.folder
     if args.json:
-        print(json.dumps({"models": got, "bundles": bundles}))
+        print(json.dumps({"models": got, "missing": missing, "bundles": bundles}))
     else:
         for n, p in got.items():
             print(f"{n} → {p}")
@@ -172,7 +191,9 @@ def run_register_shipped(args: argparse.Namespace) -> int:
         print(json.dumps(res))
     elif res["registered"]:
         print(f"registered the shipped models as run {res['run_id']} in {reg.uri}: "
-              + ", ".join(f"{n} v{v}" for n, v in res["versions"].items()) + f" (alias {res['alias']})"
+              + ", ".join(f"{n} v{res['versions'][n]}" for n in res["new"]) + f" (alias {res['alias']})"
+              + ("; already held, unchanged: " + ", ".join(f"{n} v{v}" for n, v in res["kept"].items())
+                 if res["kept"] else "")
               + ("; model cards updated" if res["cards_updated"] else ""))
     else:
         print(f"nothing to do: {res['reason']} (" + ", ".join(f"{n} v{v}" for n, v in res["versions"].items())

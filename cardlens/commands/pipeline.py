@@ -10,8 +10,10 @@ import sys
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "pipeline", help="train, evaluate, gate and register the models in one cached run",
-        description="The whole chain from seeds to registered models: synthetic data, the three models, "
-                    "evaluation against production and EasyOCR, export bundles, a quick bench, the promotion "
+        description="The whole chain from seeds to registered models: synthetic data, the four models "
+                    "(the card detector, its card verifier trained on the candidate detector's boxes, the field "
+                    "locator and the text recognizer), evaluation against production (each detector with its "
+                    "verifier) and EasyOCR, export bundles, a quick bench, the promotion "
                     "gate and the MLflow registry. Steps are cached by content hash: a re-run with nothing "
                     "changed does no work, and a failed run resumes where it stopped.")
     sub = p.add_subparsers(dest="pipeline_cmd", metavar="COMMAND", required=True)

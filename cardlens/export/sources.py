@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cardlens.logs import get_logger
 from cardlens.modelspec import ModelSpec
+
+log = get_logger(__name__)
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 ROLES = {"detector": "card-detector", "fields": "field-locator", "recognizer": "text-recognizer",
@@ -33,12 +36,18 @@ class Source:
 
 
 def pipeline_sources(models_dir: Path | None = None) -> list[Source]:
+    """The four models of ``models_dir`` (default: the shipped ones), each from its folder there.
+
+    A models folder made before the card verifier was versioned (an older pipeline package or
+    registry export) has no ``card-verifier``: the shipped verifier, which those models always ran
+    with, stands in, and a warning says so. The other three are required."""
     root = Path(models_dir) if models_dir else MODELS
     out = []
     for role, name in ROLES.items():
         folder = root / name
-        if role == "verifier" and not (folder / "spec.json").is_file():
-            # trained apart: the pipeline's packages and the registry hold the other three, so theirs is the shipped one
+        if role == "verifier" and not (folder / "spec.json").is_file() and folder != MODELS / name:
+            log.warning("%s has no %s/spec.json (made before the card verifier was versioned): the bundle "
+                        "takes the shipped card verifier, %s", root, name, MODELS / name)
             folder = MODELS / name
         out.append(Source(role, folder, ModelSpec.load(folder / "spec.json")))
     return out

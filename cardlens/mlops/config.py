@@ -12,6 +12,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 SECTIONS = ("data", "train", "eval", "export", "bench", "gate", "register")
 DATA_KINDS = ("detector", "fields", "lines")
 TRAIN_KINDS = {"detector": "detector", "fields": "fields", "recognizer": "lines"}
+# the card verifier has no stages: one training on data.detector scenes, harvested with the candidate detector
+VERIFIER_DATA = "detector"
 
 
 def builtin_configs() -> list[str]:
@@ -101,6 +103,7 @@ def validate(cfg: Mapping) -> None:
                                      f"data.{kind}: {sorted(names[kind])}")
             if int(st.get("epochs", 0)) < 1:
                 raise UsageError(f"pipeline config: train.{model}.stages[{i}].epochs must be ≥ 1")
+    _validate_verifier(cfg["train"].get("verifier"), names[VERIFIER_DATA])
     for key in ("detector", "fields", "lines", "scans"):
         ev = cfg["eval"].get("data", {}).get(key)
         if not isinstance(ev, Mapping) or "n" not in ev or "seed" not in ev:
@@ -110,3 +113,26 @@ def validate(cfg: Mapping) -> None:
         if fmt not in ("onnx", "tflite", "coreml") or precision not in ("fp32", "fp16", "int8"):
             raise UsageError(f"pipeline config: export.bundles entry {b!r} is not FORMAT-PRECISION "
                              "(onnx|tflite|coreml - fp32|fp16|int8)")
+
+
+def _validate_verifier(vcfg, sets: set[str]) -> None:
+    where = "pipeline config: train.verifier"
+    if not isinstance(vcfg, Mapping):
+        raise UsageError(f"{where} is missing or not a mapping (the card verifier's recipe: scenes, epochs, "
+                         "width, seed; see cardlens/mlops/configs/default.yaml)")
+    scenes = vcfg.get("scenes")
+    if not isinstance(scenes, list) or not scenes:
+        raise UsageError(f"{where}.scenes must list at least one of data.{VERIFIER_DATA}: {sorted(sets)}")
+    for ref in scenes + ([vcfg["val"]] if vcfg.get("val") else []):
+        if ref not in sets:
+            raise UsageError(f"{where} uses data {ref!r}, not one of data.{VERIFIER_DATA}: {sorted(sets)}")
+    for key in ("epochs", "width"):
+        try:
+            ok = int(vcfg.get(key, 0)) >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UsageError(f"{where}.{key} must be an integer ≥ 1 (got {vcfg.get(key)!r})")
+    conf = vcfg.get("harvest_conf", 0.05)
+    if not isinstance(conf, int | float) or not 0 <= conf < 1:
+        raise UsageError(f"{where}.harvest_conf must be a score in [0, 1) (got {conf!r})")

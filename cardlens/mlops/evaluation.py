@@ -19,8 +19,21 @@ class EvalSets:
     realcards: Path | None
 
 
+def verifier_used(det) -> dict | None:
+    """Which card verifier a loaded detector runs with, and the score threshold that gives it."""
+    ver = det.verifier
+    if ver is None:
+        return None
+    return {"name": ver.spec.name, "onnx_sha256": ver.spec.sha256, "runtime": ver.runtime, "keep": ver.keep,
+            "detector_conf": det.conf}
+
+
 def evaluate_models(models: Mapping[str, Path], sets: EvalSets, detector_map: bool, log: Log) -> dict:
-    """Every figure the models are judged by, for one set of model folders (role → folder)."""
+    """Every figure the models are judged by, for one set of model folders (role → folder).
+
+    The detector runs as production runs it: with the card verifier ``models["verifier"]`` (and so at
+    its ``thresholds.conf_verified``). Without that entry it runs alone, at ``thresholds.conf``; the
+    report's ``verifier`` entry says which it was."""
     from cardlens.detector.evaluate import evaluate_realcards, evaluate_synthetic, metrics_to_dict
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
@@ -30,8 +43,13 @@ def evaluate_models(models: Mapping[str, Path], sets: EvalSets, detector_map: bo
     from cardlens.scan_eval import evaluate_scans
     from cardlens.scanner import CardScanner
 
-    report: dict = {"detector": {}, "scan": {}}
-    det = CardDetector.load(models["detector"], runtime="onnx")
+    ver_dir = models.get("verifier")
+    # never the folder beside the detector: only the verifier named here
+    det = CardDetector.load(models["detector"], runtime="onnx", verifier=Path(ver_dir) if ver_dir else False)
+    used = verifier_used(det)
+    report: dict = {"verifier": {**used, "folder": str(ver_dir)} if used else None, "detector": {}, "scan": {}}
+    log(f"    detector {det.spec.name} with card verifier {used['name']} ({ver_dir}), score ≥ {used['detector_conf']:g}"
+        if used else f"    detector {det.spec.name} alone (no card verifier given), score ≥ {det.conf:g}")
     if sets.detector_yaml:
         log("    detector on the held-out synthetic set")
         m = evaluate_synthetic(det, sets.detector_yaml, split="val", with_map=detector_map,

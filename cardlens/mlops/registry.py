@@ -1,4 +1,4 @@
-"""MLflow tracking + model registry for cardlens' three models.
+"""MLflow tracking + model registry for cardlens' four models.
 
 The default store is local and needs no server: ``sqlite:///<data>/mlflow/mlflow.db`` with artifacts
 under ``<data>/mlflow/artifacts`` (``mlflow ui --backend-store-uri sqlite:///data/mlflow/mlflow.db``
@@ -7,10 +7,15 @@ config) points it anywhere else, e.g. a team's MLflow server; only then does any
 machine. MLflow's own telemetry is off (:func:`cardlens.offline.import_mlflow`).
 
 Registered models are named after the folders in ``cardlens/models``: ``card-detector``,
-``field-locator``, ``text-recognizer``. Each version points at its run's ``models/<name>`` artifact
-folder (ONNX + torch weights, ``spec.json``, model card) and carries tags with the weights' sha256
-and the promotion gate's verdict. Aliases: ``candidate`` (the latest pipeline output) and
-``production`` (what the gate, or a person, promoted).
+``field-locator``, ``text-recognizer`` and ``card-verifier``. Each version points at its run's
+``models/<name>`` artifact folder (ONNX + torch weights, ``spec.json``, model card) and carries tags
+with the weights' sha256 and the promotion gate's verdict. Aliases: ``candidate`` (the latest pipeline
+output) and ``production`` (what the gate, or a person, promoted).
+
+The card verifier joined the registry after the other three: runs and stores from before then hold
+no ``card-verifier`` (:data:`LATER_NAMES`). Where one is missing, the detector ran with the shipped
+verifier (that is what bundles and ``CardDetector.load`` took), so that is what stands in for it, and
+every command says so.
 """
 
 from __future__ import annotations
@@ -27,8 +32,12 @@ from urllib.parse import urlparse
 
 from cardlens.errors import CardlensError, UsageError
 
-ROLES = {"detector": "card-detector", "fields": "field-locator", "recognizer": "text-recognizer"}
+ROLES = {"detector": "card-detector", "fields": "field-locator", "recognizer": "text-recognizer",
+         "verifier": "card-verifier"}
 MODEL_NAMES = tuple(ROLES.values())
+# versioned since the card verifier joined the pipeline: older runs and stores have none (the shipped
+# verifier stands in, with a note); the other models are required everywhere
+LATER_NAMES = ("card-verifier",)
 EXPERIMENT = "cardlens"
 ENV_URI = "CARDLENS_MLFLOW_URI"
 ENV_DATA = "CARDLENS_DATA"
@@ -267,7 +276,9 @@ class Registry:
         except MlflowException as exc:
             _reraise_unless_missing(exc)
             known = ", ".join(m["name"] for m in self.list_models()) or "none yet"
-            raise CardlensError(f"no registered model named {name!r} in {self.uri} (registered: {known})") from None
+            hint = ("; this store predates the card verifier's versioning: 'cardlens models register-shipped' "
+                    "registers the shipped one, 'cardlens pipeline run' a trained one") if name in LATER_NAMES else ""
+            raise CardlensError(f"no registered model named {name!r} in {self.uri} (registered: {known}){hint}") from None
         if version is not None:
             try:
                 return self._info(self.client.get_model_version(name, version))
@@ -409,9 +420,11 @@ def register_shipped(registry: Registry, models_dir: Path | None = None, alias: 
                      update_cards: bool = False, card_uri: str | None = None, force: bool = False) -> dict:
     """Register the shipped models (``cardlens/models``) as a new version each, with ``alias``.
 
-    Already registered (a version whose tags carry the same ONNX sha256 holds ``alias``): nothing is
-    done unless ``force``. ``update_cards`` writes the run into the folders' model cards (metadata
-    only: the weights and their sha256 stay as they are); ``card_uri`` is the store URI written there.
+    A model whose weights already hold ``alias`` (a version whose tags carry the same ONNX sha256) is
+    left as it is unless ``force``: nothing is done when all of them do, and a store seeded before the
+    card verifier was versioned gets just the verifier (``kept`` names the others). ``update_cards``
+    writes the run into the folders' model cards (metadata only: the weights and their sha256 stay as
+    they are); ``card_uri`` is the store URI written there.
     """
     from cardlens.detector.modelcard import git_commit
     from cardlens.export.sources import MODELS
@@ -419,21 +432,25 @@ def register_shipped(registry: Registry, models_dir: Path | None = None, alias: 
     models_dir = Path(models_dir or MODELS)
     missing = [n for n in MODEL_NAMES if not (models_dir / n / "spec.json").is_file()]
     if missing:
-        raise CardlensError(f"{models_dir}: no {', '.join(missing)} model folder(s)")
-    if not force:
-        held = {n: registry.by_alias(n, alias) for n in MODEL_NAMES}
-        if all(v is not None and v.tags.get("onnx_sha256") == weights_tags(models_dir / n)["onnx_sha256"]
-               for n, v in held.items()):
-            return {"registered": False, "reason": f"already registered with alias '{alias}'",
-                    "versions": {n: v.version for n, v in held.items()}, "run_id": held[MODEL_NAMES[0]].run_id}
+        raise CardlensError(f"{models_dir}: no {', '.join(missing)} model folder(s) (each needs a spec.json; "
+                            f"the shipped models are {', '.join(MODEL_NAMES)} in {MODELS})")
+    held = {n: registry.by_alias(n, alias) for n in MODEL_NAMES}
+    kept = {} if force else {
+        n: v for n, v in held.items()
+        if v is not None and v.tags.get("onnx_sha256") == weights_tags(models_dir / n)["onnx_sha256"]}
+    if len(kept) == len(MODEL_NAMES):
+        return {"registered": False, "reason": f"already registered with alias '{alias}'",
+                "versions": {n: v.version for n, v in kept.items()}, "run_id": kept[MODEL_NAMES[0]].run_id}
+    todo = [n for n in MODEL_NAMES if n not in kept]
     params, metrics = shipped_params_and_metrics(models_dir)
     run_id = registry.start_run("shipped-models", tags={"cardlens.kind": "shipped",
-                                                        "cardlens.code_commit": git_commit(models_dir.parent.parent)})
+                                                        "cardlens.code_commit": git_commit(models_dir.parent.parent),
+                                                        "cardlens.models": ", ".join(todo)})
     try:
         registry.log(run_id, params=params, metrics=metrics)
-        predicted = {n: registry.next_version(n) for n in MODEL_NAMES}
+        predicted = {n: registry.next_version(n) for n in todo}
         staging = registry.data / "mlflow" / ".staging" / run_id
-        for name in MODEL_NAMES:
+        for name in todo:
             dst = staging / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in SHIPPED_FILES:
@@ -444,7 +461,7 @@ def register_shipped(registry: Registry, models_dir: Path | None = None, alias: 
             write_registry_field(dst, entry)
             registry.log_artifacts(run_id, dst, f"models/{name}")
         versions = {}
-        for name in MODEL_NAMES:
+        for name in todo:
             tags = {**weights_tags(models_dir / name), "origin": "shipped", "gate": "not run (shipped)"}
             versions[name] = registry.register(name, run_id, f"models/{name}", tags)
             registry.set_alias(name, alias, versions[name])
@@ -454,9 +471,11 @@ def register_shipped(registry: Registry, models_dir: Path | None = None, alias: 
         registry.end_run(run_id, "FAILED")
         raise
     if update_cards:
-        for name in MODEL_NAMES:
+        for name in todo:
             write_registry_field(models_dir / name, registry_card_field(
                 run_id, name, versions[name], alias, card_uri or registry.uri, registry.experiment))
-    mismatched = {n: (predicted[n], versions[n]) for n in MODEL_NAMES if predicted[n] != versions[n]}
-    return {"registered": True, "run_id": run_id, "versions": versions, "alias": alias,
+    mismatched = {n: (predicted[n], versions[n]) for n in todo if predicted[n] != versions[n]}
+    return {"registered": True, "run_id": run_id,
+            "versions": {n: versions[n] if n in versions else kept[n].version for n in MODEL_NAMES},
+            "alias": alias, "new": todo, "kept": {n: v.version for n, v in kept.items()},
             "cards_updated": update_cards, "card_version_mismatch": mismatched}

@@ -2,21 +2,24 @@
 
 ::
 
-    data-detector-<set> ─┐
-    data-fields-<set>  ──┼─ train-detector ─┐
-    data-lines-<set>   ──┘  train-fields   ─┼─ evaluate ─ package ─ export ─ bench ─ validate ─ register
-    data-eval ───────────── train-recognizer┘
+    data-detector-<set> ─┐  train-detector ─ train-verifier ─┐
+    data-fields-<set>  ──┼─ train-fields   ──────────────────┼─ evaluate ─ package ─ export ─ bench ─ validate ─ register
+    data-lines-<set>   ──┘  train-recognizer ────────────────┘
+    data-eval ───────────────────────────────────────────────┘
 
 - ``data-*``: ``cardlens synth`` sets (one step per set; ``data-eval`` renders the held-out sets);
 - ``train-*``: the models, stage after stage (each stage starts from the previous one's weights);
-- ``evaluate``: detector, field locator, recognizer and the whole pipeline on the held-out synthetic
-  sets and realcards-dev (when present), for the candidate and the production models alike;
+  ``train-verifier`` (``cardlens train verifier``) learns from the boxes the *candidate* detector
+  finds in the detector sets, so it is redone whenever that detector changes;
+- ``evaluate``: detector (with its verifier, as production runs it), field locator, recognizer and the
+  whole pipeline on the held-out synthetic sets and realcards-dev (when present), for the candidate
+  and the production models alike;
 - ``package``: the candidate's ``models/`` folder (the layout of ``cardlens/models``) with model cards;
 - ``export``: the bundles (``cardlens export``) from that folder;
 - ``bench``: ``cardlens.benchmarks.run_bench`` (quick) on the candidate models and bundles;
 - ``validate``: the promotion gate (:mod:`cardlens.mlops.gate`) — it needs the bench's size and
   latency, so it runs after the bench;
-- ``register``: one MLflow run with every parameter, figure and artifact; the three models
+- ``register``: one MLflow run with every parameter, figure and artifact; the four models
   registered with alias ``candidate``, and ``production`` when the gate passed.
 """
 
@@ -32,9 +35,9 @@ from pathlib import Path
 
 from cardlens.errors import CardlensError, DependencyError
 from cardlens.mlops.cache import Step, StepContext, StepResult, canonical, run_steps, sha256_file, sha256_text
-from cardlens.mlops.config import DATA_KINDS, TRAIN_KINDS
+from cardlens.mlops.config import DATA_KINDS, TRAIN_KINDS, VERIFIER_DATA
 from cardlens.mlops.evaluation import EvalSets, easyocr_metrics, evaluate_models, gate_metrics
-from cardlens.mlops.registry import MODEL_NAMES, ROLES, SHIPPED_FILES
+from cardlens.mlops.registry import LATER_NAMES, MODEL_NAMES, ROLES, SHIPPED_FILES
 
 Log = Callable[[str], None]
 
@@ -45,7 +48,16 @@ TRAIN_CODE = {
                  "modelspec.py"),
     "fields": ("training/yolo.py", "ocr/locator_train.py", "ocr/arch/*.yaml", "modelspec.py"),
     "recognizer": ("training/recognizer.py", "ocr/recognizer_net.py", "ocr/charset.py", "modelspec.py"),
+    # the trainer, the network and its crop (detector/verifier*.py), the detector inference the harvest
+    # runs (the rest of detector/*.py: model, pre/post-processing, refinement, labels, packaging),
+    # the ONNX export it shares with the recognizer, and what those read
+    "verifier": ("training/verifier.py", "detector/verifier.py", "detector/verifier_net.py", "detector/*.py",
+                 "training/recognizer.py", "geometry.py", "imageio.py", "modelspec.py"),
 }
+TRAIN_DESCRIPTIONS = {"detector": "train the card detector", "fields": "train the field locator",
+                      "recognizer": "train the text recognizer",
+                      "verifier": "train the card verifier on the candidate detector's boxes"}
+VERIFIER_PACKAGES = ("torch", "onnx", "onnxruntime", "numpy", "opencv-python")
 TRAIN_PACKAGES = ("torch", "torchvision", "ultralytics", "onnx", "numpy", "opencv-python")
 EXPORT_PACKAGES = ("torch", "onnx", "onnxruntime", "onnxslim", "litert-torch", "ai-edge-litert",
                    "ai-edge-quantizer", "coremltools", "tensorflow")
@@ -167,6 +179,36 @@ def _stage_data(ctx: StepContext, kind: str, name: str) -> Path:
     return res.path(res.outputs["path"])
 
 
+DETECTOR_THRESHOLDS = ("conf", "conf_verified")
+
+
+def apply_detector_thresholds(folder: Path, tcfg: Mapping) -> dict:
+    """Write ``train.detector``'s score thresholds (``conf``: the detector alone; ``conf_verified``: with
+    the card verifier, as production runs it) into the model's spec.json and ONNX metadata where they
+    differ from what training wrote (the ONNX sha256 in the spec follows). Returns what changed."""
+    from dataclasses import replace
+
+    from cardlens.modelspec import METADATA_KEY, ModelSpec
+
+    spec = ModelSpec.load(folder / "spec.json")
+    changes = {k: float(tcfg[k]) for k in DETECTOR_THRESHOLDS
+               if tcfg.get(k) is not None and float(spec.thresholds.get(k, -1)) != float(tcfg[k])}
+    if not changes:
+        return {}
+    import onnx
+
+    thresholds = {**spec.thresholds, **changes}
+    path = folder / spec.weights
+    model = onnx.load(str(path))
+    meta = {p.key: p for p in model.metadata_props}
+    if METADATA_KEY not in meta:
+        raise CardlensError(f"{path} carries no cardlens spec ({METADATA_KEY!r} metadata): re-export it")
+    meta[METADATA_KEY].value = replace(ModelSpec.from_json(meta[METADATA_KEY].value), thresholds=thresholds).to_json()
+    onnx.save(model, str(path))
+    replace(spec, thresholds=thresholds).with_weights(path).save(folder / "spec.json")
+    return changes
+
+
 def _train_yolo(model: str, ctx: StepContext) -> dict:
     import importlib
 
@@ -206,14 +248,8 @@ def _train_yolo(model: str, ctx: StepContext) -> dict:
     final = ctx.out / "model"
     shutil.rmtree(final, ignore_errors=True)
     _copy_model(ctx.out / f"stage{len(stages)}", final)
-    conf = tcfg.get("conf")
-    if conf is not None:
-        from cardlens.modelspec import ModelSpec
-
-        if float(ModelSpec.load(final / "spec.json").thresholds.get("conf", -1)) != float(conf):
-            from cardlens.detector.package import set_threshold
-
-            set_threshold(final, float(conf))
+    if model == "detector":
+        apply_detector_thresholds(final, tcfg)
     return {"model": "model", "stages": [{k: s[k] for k in ("stage", "data", "epochs_run")} for s in done_stages],
             "volatile": {"seconds": [s["seconds"] for s in done_stages],
                          "metrics": [s["metrics"] for s in done_stages]}}
@@ -279,7 +315,59 @@ def train_step(model: str, cfg: Mapping) -> Step:
         return {"train": c["train"][model], "device": c.get("device", "cpu")}
 
     return Step(f"train-{model}", run, deps=tuple(refs), config=key_config, code=TRAIN_CODE[model],
-                packages=TRAIN_PACKAGES, resumable=True, description={"detector": "train the card detector", "fields": "train the field locator", "recognizer": "train the text recognizer"}[model])
+                packages=TRAIN_PACKAGES, resumable=True, description=TRAIN_DESCRIPTIONS[model])
+
+
+def _verifier_sets(cfg: Mapping) -> tuple[list[str], str | None]:
+    vcfg = cfg["train"]["verifier"]
+    return list(dict.fromkeys(vcfg["scenes"])), vcfg.get("val") or None
+
+
+def verifier_step(cfg: Mapping) -> Step:
+    """``cardlens train verifier`` on the pipeline's detector scenes, harvested with the candidate
+    detector (``train-detector``'s model): its false boxes are the verifier's negatives, so a new
+    detector means a new verifier. Not resumable (one short training): a failed attempt starts over."""
+    scenes, val = _verifier_sets(cfg)
+    refs = [_data_step_name(VERIFIER_DATA, n) for n in dict.fromkeys([*scenes, *([val] if val else [])])]
+
+    def run(ctx: StepContext) -> dict:
+        from cardlens.training.verifier import VerifierTrainConfig, train_verifier
+
+        full = ctx.full_config
+        vcfg = full["train"]["verifier"]
+        detector = ctx.inputs["train-detector"].path("model")
+        val_dir = None
+        if val:
+            res = ctx.inputs[_data_step_name(VERIFIER_DATA, val)]
+            if int(res.outputs.get("val") or 0) > 0:
+                val_dir = str(_stage_data(ctx, VERIFIER_DATA, val))
+            else:
+                ctx.log(f"  data.{VERIFIER_DATA}.{val} has no val split: the verifier is not measured")
+        work = ctx.out / "train"
+        shutil.rmtree(work, ignore_errors=True)
+        ctx.log(f"  {vcfg['epochs']} epoch(s) at width {vcfg['width']} on the candidate detector's boxes in "
+                + ", ".join(scenes) + (f" (measured on {val} val)" if val_dir else ""))
+        res = train_verifier(VerifierTrainConfig(
+            scenes=tuple(str(_stage_data(ctx, VERIFIER_DATA, n)) for n in scenes), out=str(work), val=val_dir,
+            detector=str(detector), epochs=int(vcfg["epochs"]), batch=int(vcfg.get("batch", 64)),
+            lr=float(vcfg.get("lr", 3e-3)), width=int(vcfg["width"]), seed=int(vcfg.get("seed", 0)),
+            threads=full.get("threads"), workers=int(full.get("workers", 2)),
+            harvest_conf=float(vcfg.get("harvest_conf", 0.05)),
+            command=f"cardlens pipeline run --config {full.get('name', 'custom')} (step train-verifier)"))
+        final = ctx.out / "model"
+        shutil.rmtree(final, ignore_errors=True)
+        _copy_model(work, final)
+        return {"model": "model", "scenes": scenes, "val": val if val_dir else None, "epochs_run": res.epochs,
+                "detector_onnx_sha256": sha256_file(detector / "model.onnx"), "crops": res.crops,
+                "volatile": {"seconds": res.seconds, "metrics": res.metrics}}
+
+    def key_config(c: Mapping) -> dict:
+        # the harvest's crops do not depend on the worker count, and training runs on the CPU: neither
+        # workers, threads nor the device are in the key
+        return {"train": c["train"]["verifier"]}
+
+    return Step("train-verifier", run, deps=("train-detector", *refs), config=key_config,
+                code=TRAIN_CODE["verifier"], packages=VERIFIER_PACKAGES, description=TRAIN_DESCRIPTIONS["verifier"])
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -306,6 +394,8 @@ def evaluate_step() -> Step:
             ctx.log(f"  production models ({ref['kind']}) on the same sets")
             folders = {role: Path(ref["models"]) / name for role, name in ROLES.items()}
             report["reference"] = evaluate_models(folders, sets, bool(ecfg.get("detector_map", True)), ctx.log)
+            report["reference_source"] = {"kind": ref.get("kind"), "versions": ref.get("versions"),
+                                          "notes": list(ref.get("notes") or [])}
         if ecfg.get("easyocr"):
             report["easyocr"] = easyocr_metrics(sets, ctx.log)
         _write_json(ctx.out / "eval.json", report)
@@ -319,7 +409,8 @@ def evaluate_step() -> Step:
         return {"realcards": realcards_identity(cfg),
                 "reference": reference_key(env, candidate_shas(upstream)) if measured else None}
 
-    return Step("evaluate", run, deps=("train-detector", "train-fields", "train-recognizer", "data-eval"),
+    return Step("evaluate", run, deps=("train-detector", "train-verifier", "train-fields", "train-recognizer",
+                                       "data-eval"),
                 config=lambda cfg: {k: v for k, v in cfg["eval"].items() if k != "data"},
                 code=("scan_eval.py", "scanner.py", "mlops/evaluation.py", *MODEL_CODE), packages=("onnxruntime", "ultralytics"),
                 inputs=inputs, description="evaluate candidate (and production) models")
@@ -335,6 +426,10 @@ def _render_card(info: dict) -> str:
         extra = "".join(f" + {e['name']} (n={e['n']}, seed={e['seed']})" for e in st.get("extra_datasets", []))
         lines.append(f"- Stage {st['stage']}: data `{ds.get('name')}` (n={ds.get('n')}, seed={ds.get('seed')}){extra}; "
                      f"{st['epochs_run']} epochs; train settings `{json.dumps(st['train'], sort_keys=True)}`.")
+    if info.get("harvested_with"):
+        h = info["harvested_with"]
+        lines.append(f"- Trained on the boxes the candidate `{h['model']}` (ONNX sha256 `{h['onnx_sha256']}`) "
+                     f"found in those scenes; crops: `{json.dumps(info.get('crops'), sort_keys=True)}`.")
     lines += ["", "| file | size | sha256 |", "|---|---|---|"]
     lines += [f"| `{f}` | {size / 1e6:.2f} MB | `{sha}` |" for f, size, sha in info["files"]]
     lines += ["", "## Measured (held-out synthetic sets; realcards-dev when present)", "", "```",
@@ -353,9 +448,12 @@ def package_step() -> Step:
 
         cfg = ctx.full_config
         report = json.loads(ctx.inputs["evaluate"].path("eval.json").read_text())["candidate"]
-        metric_part = {"detector": {"detector": report.get("detector"), "scan": report.get("scan")},
+        metric_part = {"detector": {"detector": report.get("detector"), "verifier": report.get("verifier"),
+                                    "scan": report.get("scan")},
                        "fields": {"fields": report.get("fields")},
-                       "recognizer": {"recognizer": report.get("recognizer"), "scan": report.get("scan")}}
+                       "recognizer": {"recognizer": report.get("recognizer"), "scan": report.get("scan")},
+                       "verifier": {"verifier": report.get("verifier"), "detector": report.get("detector"),
+                                    "scan": report.get("scan")}}
         models = ctx.out / "models"
         out = {}
         for role, name in ROLES.items():
@@ -363,18 +461,31 @@ def package_step() -> Step:
             dst = models / name
             _copy_model(tr.path("model"), dst)
             spec = ModelSpec.load(dst / "spec.json")
-            kind = TRAIN_KINDS[role]
-            sets = {d["name"]: d for d in cfg["data"][kind]}
-            stages = []
-            for st_cfg, st_out in zip(cfg["train"][role]["stages"], tr.outputs["stages"], strict=True):
-                stages.append({"stage": st_out["stage"], "epochs_run": st_out["epochs_run"],
-                               "dataset": sets[st_cfg["data"]],
-                               "extra_datasets": [sets[e] for e in st_cfg.get("extra_data") or ()],
-                               "train": {k: v for k, v in st_cfg.items() if k not in ("data", "extra_data")}})
+            extra = {}
+            if role == "verifier":
+                # one training on the detector sets, harvested with the candidate detector
+                sets = {d["name"]: d for d in cfg["data"][VERIFIER_DATA]}
+                vcfg = cfg["train"]["verifier"]
+                scenes = tr.outputs["scenes"]
+                stages = [{"stage": 1, "epochs_run": tr.outputs["epochs_run"], "dataset": sets[scenes[0]],
+                           "extra_datasets": [sets[n] for n in scenes[1:]],
+                           "train": {k: v for k, v in vcfg.items() if k not in ("scenes", "val")}}]
+                settings = {"val": tr.outputs.get("val")}
+                extra = {"harvested_with": {"model": ROLES["detector"],
+                                            "onnx_sha256": tr.outputs["detector_onnx_sha256"]},
+                         "crops": tr.outputs.get("crops")}
+            else:
+                sets = {d["name"]: d for d in cfg["data"][TRAIN_KINDS[role]]}
+                stages = []
+                for st_cfg, st_out in zip(cfg["train"][role]["stages"], tr.outputs["stages"], strict=True):
+                    stages.append({"stage": st_out["stage"], "epochs_run": st_out["epochs_run"],
+                                   "dataset": sets[st_cfg["data"]],
+                                   "extra_datasets": [sets[e] for e in st_cfg.get("extra_data") or ()],
+                                   "train": {k: v for k, v in st_cfg.items() if k not in ("data", "extra_data")}})
+                settings = {k: v for k, v in cfg["train"][role].items() if k != "stages"}
             info = {"name": spec.name, "role": role, "made_by": "cardlens pipeline", "config": cfg.get("name"),
                     "config_source": cfg.get("source"), "code_commit": git_commit(Path(__file__).resolve().parents[2]),
-                    "model_settings": {k: v for k, v in cfg["train"][role].items() if k != "stages"},
-                    "stages": stages, "metrics": metric_part[role],
+                    "model_settings": settings, "stages": stages, **extra, "metrics": metric_part[role],
                     "files": [(f, (dst / f).stat().st_size, sha256_of(dst / f)) for f in ("model.onnx", "model.pt")],
                     "pipeline": {"train_step": tr.key[:16], "evaluate_step": ctx.inputs["evaluate"].key[:16]}}
             _write_json(dst / "model_card.json", info)
@@ -382,7 +493,8 @@ def package_step() -> Step:
             out[name] = f"models/{name}"
         return {"models": "models", "folders": out}
 
-    return Step("package", run, deps=("train-detector", "train-fields", "train-recognizer", "evaluate"),
+    return Step("package", run, deps=("train-detector", "train-verifier", "train-fields", "train-recognizer",
+                                      "evaluate"),
                 config=lambda cfg: {"name": cfg.get("name"), "data": cfg["data"], "train": cfg["train"]},
                 code=("mlops/steps.py",), description="the candidate's models/ folder with model cards")
 
@@ -627,8 +739,8 @@ def register_step() -> Step:
     def inputs(cfg: Mapping, env: Mapping, upstream: Mapping[str, StepResult]) -> dict:
         return {"tracking_uri": env.get("tracking_uri")}
 
-    return Step("register", run, deps=("train-detector", "train-fields", "train-recognizer", "evaluate", "package",
-                                       "export", "bench", "validate"),
+    return Step("register", run, deps=("train-detector", "train-verifier", "train-fields", "train-recognizer",
+                                       "evaluate", "package", "export", "bench", "validate"),
                 config=lambda cfg: cfg["register"], code=("mlops/registry.py",), inputs=inputs,
                 description="MLflow run + model versions")
 
@@ -636,7 +748,10 @@ def register_step() -> Step:
 def build_steps(cfg: Mapping) -> list[Step]:
     steps = [data_step(kind, ds) for kind in DATA_KINDS for ds in cfg["data"][kind]]
     steps.append(data_eval_step())
-    steps += [train_step(m, cfg) for m in TRAIN_KINDS]
+    for m in TRAIN_KINDS:
+        steps.append(train_step(m, cfg))
+        if m == "detector":  # the verifier learns from the candidate detector's boxes
+            steps.append(verifier_step(cfg))
     steps += [evaluate_step(), package_step(), export_step(), bench_step(), validate_step(), register_step()]
     return steps
 
@@ -652,21 +767,40 @@ def shipped_reference() -> dict:
 
 
 def resolve_reference(registry, data: Path, download: bool, log: Log) -> dict:
-    """The production models to beat: the registry's ``production`` versions when all three exist,
-    else the shipped models. Registry versions are downloaded under ``<data>/pipeline/_reference``."""
+    """The production models to beat: the registry's ``production`` versions when the detector, field
+    locator and recognizer all have one, else the shipped models. Registry versions are downloaded
+    under ``<data>/pipeline/_reference``.
+
+    A store whose production was registered before the card verifier was versioned has no
+    ``card-verifier@production``: that production ran with the shipped verifier (bundles and
+    ``CardDetector.load`` took it), so the shipped verifier stands in, in the folder and in the
+    identity, and the log and ``notes`` say so."""
     if registry is None:
         return shipped_reference()
+    from cardlens.export.sources import MODELS
+
     held = {n: registry.by_alias(n, "production") for n in MODEL_NAMES}
-    if not all(held.values()):
+    if not all(held[n] for n in MODEL_NAMES if n not in LATER_NAMES):
         if any(held.values()):
-            log("registry: not every model has a 'production' version; comparing with the shipped models")
+            missing = [n for n, v in held.items() if v is None]
+            log(f"registry: {', '.join(missing)} has no 'production' version; comparing with the shipped models")
         return shipped_reference()
-    identity = {n: f"{v.name}@{v.version}:{v.tags.get('onnx_sha256', v.run_id)}" for n, v in held.items()}
+    stand_in = [n for n in LATER_NAMES if held[n] is None]
+    notes = [f"{n}: no 'production' version in the registry (production was registered before the card "
+             f"verifier was versioned); the shipped {n} stands in, as it did for that production" for n in stand_in]
+    for note in notes:
+        log(f"registry: {note}")
+    versions = {n: v for n, v in held.items() if v is not None}
+    identity = {n: f"{v.name}@{v.version}:{v.tags.get('onnx_sha256', v.run_id)}" for n, v in versions.items()}
+    identity.update({n: f"shipped:{sha256_file(MODELS / n / 'spec.json')}" for n in stand_in})
     folder = data / "pipeline" / "_reference" / sha256_text(canonical(identity))[:16]
     if download and not (folder / ".complete").is_file():
-        log(f"registry: fetching the production models ({', '.join(f'{n} v{v.version}' for n, v in held.items())})")
-        for n in MODEL_NAMES:
+        log(f"registry: fetching the production models ({', '.join(f'{n} v{v.version}' for n, v in versions.items())})")
+        for n in versions:
             registry.download(f"{n}@production", folder)
+        for n in stand_in:
+            shutil.rmtree(folder / n, ignore_errors=True)
+            _copy_model(MODELS / n, folder / n, SHIPPED_FILES)
         (folder / ".complete").write_text(json.dumps(identity))
     recorded = None
     run_id = held[MODEL_NAMES[0]].run_id
@@ -676,11 +810,11 @@ def resolve_reference(registry, data: Path, download: bool, log: Log) -> dict:
             recorded = {k[len("gate."):]: v for k, v in m.items() if k.startswith("gate.")} or None
         except Exception:  # noqa: BLE001 - the run may live elsewhere; the figures are then re-measured only
             recorded = None
-    keys = {v.tags.get("gate_reference_key") for v in held.values()}
+    keys = {v.tags.get("gate_reference_key") for v in versions.values()}
     return {"kind": "registry", "models": str(folder) if download else None, "identity": identity,
-            "recorded": recorded, "versions": {n: v.version for n, v in held.items()},
-            "held_shas": {n: v.tags.get("onnx_sha256") for n, v in held.items()},
-            "held_reference_key": keys.pop() if len(keys) == 1 else None}
+            "recorded": recorded, "versions": {n: v.version for n, v in versions.items()},
+            "held_shas": {n: v.tags.get("onnx_sha256") for n, v in versions.items()},
+            "held_reference_key": keys.pop() if len(keys) == 1 else None, "notes": notes}
 
 
 def candidate_shas(upstream: Mapping[str, StepResult]) -> dict[str, str] | None:
