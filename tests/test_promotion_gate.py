@@ -111,7 +111,8 @@ def test_deterministic_and_serialisable():
 def test_recorded_shipped_figures_match_the_model_cards():
     production, easyocr = recorded_shipped_metrics(MODELS)
     assert production["synthetic.pan_exact"] == pytest.approx(0.817, abs=1e-4)
-    assert production["synthetic.detector_recall"] == pytest.approx(0.9823, abs=1e-4)
-    assert production["realcards.detector_recall"] == pytest.approx(0.9111, abs=1e-4)
+    # the detector with its card verifier, as production runs it (alone: 0.9823 / 0.9111)
+    assert production["synthetic.detector_recall"] == pytest.approx(0.9804, abs=1e-4)
+    assert production["realcards.detector_recall"] == pytest.approx(0.9333, abs=1e-4)
     assert production["realcards.false_accept_rate"] == 0.0
     assert easyocr == {"realcards.pan_exact": 0.5, "realcards.false_accept_rate": 0.0}
