@@ -35,23 +35,31 @@ def measure_latency(folder: Path, runtime: str, runs: int = 30) -> float:
     return float(np.median(times))
 
 
-def set_threshold(folder: Path, conf: float) -> None:
-    """Rewrite the score threshold in the ONNX metadata and spec.json (and the ONNX sha256)."""
+def set_thresholds(folder: Path, **thresholds: float) -> dict:
+    """Rewrite score thresholds (``conf``, ``conf_verified``, …) in the ONNX metadata and spec.json, and
+    the ONNX sha256 in the spec; only where they differ from what is there. Returns what changed."""
     from dataclasses import replace
 
-    import onnx
-
+    from cardlens.errors import CardlensError
     from cardlens.modelspec import METADATA_KEY
 
     spec = ModelSpec.load(folder / "spec.json")
-    thresholds = {**spec.thresholds, "conf": conf}
+    changes = {k: float(v) for k, v in thresholds.items()
+               if v is not None and float(spec.thresholds.get(k, -1)) != float(v)}
+    if not changes:
+        return {}
+    import onnx
+
+    merged = {**spec.thresholds, **changes}
     path = folder / spec.weights
     model = onnx.load(str(path))
     meta = {p.key: p for p in model.metadata_props}
-    inner = ModelSpec.from_json(meta[METADATA_KEY].value)
-    meta[METADATA_KEY].value = replace(inner, thresholds=thresholds).to_json()
+    if METADATA_KEY not in meta:
+        raise CardlensError(f"{path} carries no cardlens spec ({METADATA_KEY!r} metadata): re-export it")
+    meta[METADATA_KEY].value = replace(ModelSpec.from_json(meta[METADATA_KEY].value), thresholds=merged).to_json()
     onnx.save(model, str(path))
-    replace(spec, thresholds=thresholds).with_weights(path).save(folder / "spec.json")
+    replace(spec, thresholds=merged).with_weights(path).save(folder / "spec.json")
+    return changes
 
 
 def data_command(n: int, seed: int | str, n_negatives: int) -> str:
@@ -107,7 +115,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.conf is not None:
-        set_threshold(out, args.conf)
+        set_thresholds(out, conf=args.conf)
     spec = ModelSpec.load(out / "spec.json")
     evaluation = json.loads((out / "eval.json").read_text())
     imgsz = spec.input_size[0]

@@ -184,29 +184,10 @@ DETECTOR_THRESHOLDS = ("conf", "conf_verified")
 
 def apply_detector_thresholds(folder: Path, tcfg: Mapping) -> dict:
     """Write ``train.detector``'s score thresholds (``conf``: the detector alone; ``conf_verified``: with
-    the card verifier, as production runs it) into the model's spec.json and ONNX metadata where they
-    differ from what training wrote (the ONNX sha256 in the spec follows). Returns what changed."""
-    from dataclasses import replace
+    the card verifier, as production runs it) into the model where they differ from what training wrote."""
+    from cardlens.detector.package import set_thresholds
 
-    from cardlens.modelspec import METADATA_KEY, ModelSpec
-
-    spec = ModelSpec.load(folder / "spec.json")
-    changes = {k: float(tcfg[k]) for k in DETECTOR_THRESHOLDS
-               if tcfg.get(k) is not None and float(spec.thresholds.get(k, -1)) != float(tcfg[k])}
-    if not changes:
-        return {}
-    import onnx
-
-    thresholds = {**spec.thresholds, **changes}
-    path = folder / spec.weights
-    model = onnx.load(str(path))
-    meta = {p.key: p for p in model.metadata_props}
-    if METADATA_KEY not in meta:
-        raise CardlensError(f"{path} carries no cardlens spec ({METADATA_KEY!r} metadata): re-export it")
-    meta[METADATA_KEY].value = replace(ModelSpec.from_json(meta[METADATA_KEY].value), thresholds=thresholds).to_json()
-    onnx.save(model, str(path))
-    replace(spec, thresholds=thresholds).with_weights(path).save(folder / "spec.json")
-    return changes
+    return set_thresholds(folder, **{k: tcfg.get(k) for k in DETECTOR_THRESHOLDS})
 
 
 def _train_yolo(model: str, ctx: StepContext) -> dict:
