@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -101,8 +101,6 @@ def closeup_frame(s, seed: int, index: int, imgsz: int):
     """``s`` (a scene rendered at ``CLOSEUP_RENDER`` × ``imgsz``) cut to a close-up: the card fills the
     frame, maybe with its edges cut off; a scene without a card is cut to a random window instead.
     Returns a scene of the same kind whose long side is ``imgsz`` (the frame need not be square)."""
-    from dataclasses import replace
-
     rng = sample_rngs(seed, index, "closeup")[0]
     H, W = s.image.shape[:2]
     if s.card is None or s.box is None:
@@ -235,8 +233,6 @@ def rectified_card(seed: int, index: int, rect_long: int = RECT_LONG, corner_err
     rng = sample_rngs(seed, index, "rectify")[0]
     spec = make_card_spec(seed, index)
     if spec.number_on == "none" or spec.side != spec.number_on:  # field/line sets need a printed number
-        from dataclasses import replace
-
         spec = replace(spec, number_on=spec.side)
     s = compose_scene(seed, index, scene_size, spec=spec, scale_range=scale_range, tilt_deg=30, occluders=False,
                       inside_share=1.0, distractor_rate=0.3)
