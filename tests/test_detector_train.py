@@ -51,6 +51,7 @@ def test_model_card_data_command_names_a_non_default_no_card_share():
     assert data_command(16000, 41, round(16000 * DEFAULT_NEGATIVES)) == \
         "cardlens synth detector --out DATA --n 16000 --seed 41 --imgsz 416"
     assert data_command(16000, 52, 3200).endswith("--seed 52 --imgsz 416 --negatives 0.2")
+    assert data_command(13000, 66, 1300, 0.15).endswith("--seed 66 --imgsz 416 --closeups 0.15")
 
 
 def test_synth_detector_cli_default_no_card_share_is_the_writers():

@@ -62,17 +62,18 @@ def set_thresholds(folder: Path, **thresholds: float) -> dict:
     return changes
 
 
-def data_command(n: int, seed: int | str, n_negatives: int) -> str:
+def data_command(n: int, seed: int | str, n_negatives: int, closeups: float = 0.0) -> str:
     """The ``cardlens synth detector`` command that renders a set of ``n`` scenes, ``n_negatives`` without
-    a card (``--negatives`` only where it is not the default share)."""
+    a card (``--negatives`` only where it is not the default share), ``closeups`` of them framed close."""
     from cardlens.synth.writers import DEFAULT_NEGATIVES
 
     share = round(n_negatives / n, 2)
     flag = "" if share == DEFAULT_NEGATIVES else f" --negatives {share:g}"
+    flag += f" --closeups {closeups:g}" if closeups else ""
     return f"cardlens synth detector --out DATA --n {n} --seed {seed} --imgsz 416{flag}"
 
 
-def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> dict:
+def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str, closeups: str = "0") -> dict:
     run, data = Path(run_dir), Path(data_dir)
     spec = ModelSpec.load(run / "spec.json")
     train = spec.extra.get("train", {})
@@ -91,7 +92,7 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> 
         extra += f" --device {device} --batch {train.get('batch')} --workers {train.get('workers')}"
     return {
         "host": "a lent NVIDIA H200 GPU machine (16 cores)" if device != "cpu" else "this 2-core CPU machine",
-        "data_command": data_command(int(n), seed, n_neg),
+        "data_command": data_command(int(n), seed, n_neg, float(closeups)),
         "data_commit": data_commit,
         "data_train": int(n) - n_val, "data_val": n_val, "data_negatives": n_neg,
         "train_command": (f"cardlens train detector --data DATA/data.yaml --out OUT --scale {train.get('scale')} "
@@ -105,8 +106,10 @@ def _stage(run_dir: str, data_dir: str, seed: str, n: str, data_commit: str) -> 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cardlens.detector.package")
     ap.add_argument("out")
-    ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N:DATA_COMMIT",
+    ap.add_argument("--stage", action="append", required=True, metavar="RUN_DIR:DATA_DIR:SEED:N:DATA_COMMIT[:CLOSEUPS]",
                     help="one per training stage, in order (the last one is the packaged model)")
+    ap.add_argument("--after-shipped", action="store_true",
+                    help="the --stage runs continue the shipped model: its card's stages come first")
     ap.add_argument("--install", action="store_true")
     ap.add_argument("--conf", type=float, default=None,
                     help="set the score threshold (chosen on a synthetic tuning split) in both specs")
@@ -120,6 +123,8 @@ def main(argv=None) -> int:
     evaluation = json.loads((out / "eval.json").read_text())
     imgsz = spec.input_size[0]
     stages = [_stage(*item.split(":")) for item in args.stage]
+    if args.after_shipped:
+        stages = json.loads((DEFAULT_DETECTOR / "model_card.json").read_text())["stages"] + stages
     info = {
         "name": spec.name,
         "imgsz": imgsz,
