@@ -163,3 +163,15 @@ def test_parsers_never_crash(text):
     assert name is None or set(name) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ .-'/")
     identify_brand(text)
     luhn_valid(text)
+
+
+def test_shorter_than_its_prefix_names_numbers_whose_prefix_issues_only_longer_ones():
+    from cardlens.cardrules import shorter_than_its_prefix
+
+    assert shorter_than_its_prefix("622314526568")      # UnionPay / Discover 16–19, Maestro 12 by fallback
+    assert shorter_than_its_prefix("601112345678")      # Discover 6011
+    assert not shorter_than_its_prefix("688781477197")  # Maestro alone claims 68
+    assert not shorter_than_its_prefix("4111111111111")  # Visa issues 13 digits
+    assert not shorter_than_its_prefix("371449635398431")
+    assert not shorter_than_its_prefix("6223145265685272")
+    assert not shorter_than_its_prefix("9999")          # no brand

@@ -97,6 +97,18 @@ def test_only_a_valid_reading_refused_for_its_share_alone_may_be_confirmed():
     assert not confirmable(shaky)                                             # a character under 0.5
 
 
+def test_a_number_shorter_than_its_prefix_issues_is_not_confirmed_by_its_groups():
+    from cardlens.cardrules import luhn_check_digit
+    from cardlens.ocr.number_decoding import confirmable
+
+    # 6223 1452 6568: the first 12 digits of a UnionPay/Discover number whose last group a finger hid;
+    # they pass Luhn and a 12-digit Maestro length, which is how one was once accepted at 0.60
+    cut = "622314526568"
+    maestro = "68878147719" + luhn_check_digit("68878147719")   # a 12-digit Maestro no other brand claims
+    assert not confirmable(decide_number([_unsure(cut, 0.6, cut[:-1] + "0")]))
+    assert confirmable(decide_number([_unsure(maestro, 0.6, maestro[:-1] + "0")]))
+
+
 @pytest.mark.parametrize(("line", "groups", "accepted"), [
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1111"), True),     # the groups read the same digits
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1117"), False),    # they disagree: refused

@@ -10,6 +10,7 @@ from cardlens.cardrules.brands import (
     get_brand,
     group_digits,
     identify_brand,
+    shorter_than_its_prefix,
 )
 from cardlens.cardrules.expiry import Expiry, find_dates, is_expired, is_plausible, parse_expiry
 from cardlens.cardrules.luhn import luhn_check_digit, luhn_valid
@@ -20,5 +21,5 @@ __all__ = [
     "BRANDS", "PAN_MAX_LENGTH", "PAN_MIN_LENGTH", "Brand", "BrandMatch", "Expiry", "PanDigits",
     "PanRedactingFilter", "find_dates", "generate_pan", "get_brand", "group_digits", "identify_brand",
     "is_expired", "is_plausible", "luhn_check_digit", "luhn_valid", "mask_pan", "normalize_name",
-    "parse_expiry", "redact_text",
+    "parse_expiry", "redact_text", "shorter_than_its_prefix",
 ]

@@ -134,6 +134,19 @@ def identify_brand(digits: str) -> BrandMatch:
     return BrandMatch(best, len(digits) in best.lengths)
 
 
+def shorter_than_its_prefix(digits: str) -> bool:
+    """Whether a brand that claims ``digits``' prefix at least as specifically as the matched brand issues
+    only longer numbers: ``6223`` + 8 digits is a 12-digit Maestro only because UnionPay (``62``) and
+    Discover (``622126–622925``) issue 16–19 digits, which is what a number that lost its last group to a
+    finger looks like."""
+    match = identify_brand(digits)
+    if match.brand is None:
+        return False
+    width = match.brand.prefix_match_width(digits)
+    return any(b is not match.brand and b.prefix_match_width(digits) >= width and min(b.lengths) > len(digits)
+               for b in BRANDS)
+
+
 def group_digits(digits: str, grouping: Grouping | None = None, sep: str = " ") -> str:
     """Split ``digits`` the way its brand prints it (or by an explicit ``grouping``)."""
     if grouping is None:

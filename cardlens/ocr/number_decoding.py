@@ -20,7 +20,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 
-from cardlens.cardrules import PAN_MAX_LENGTH, PAN_MIN_LENGTH, identify_brand, luhn_valid
+from cardlens.cardrules import (
+    PAN_MAX_LENGTH,
+    PAN_MIN_LENGTH,
+    identify_brand,
+    luhn_valid,
+    shorter_than_its_prefix,
+)
 from cardlens.ocr.ctc import Reading
 from cardlens.results import CardNumber
 
@@ -102,7 +108,9 @@ def confirmable(decision: NumberDecision, floor: float = CONFIRMED_MIN_CONFIDENC
     of it, and no character under ``min_char_confidence``: one a second reading may confirm."""
     n = decision.number
     return (not decision.accepted and n.valid and n.confidence >= floor
-            and min(n.char_confidences, default=0.0) >= min_char_confidence)
+            and min(n.char_confidences, default=0.0) >= min_char_confidence
+            # a prefix whose own brand issues only longer numbers: likely a number missing its last group
+            and not shorter_than_its_prefix(n.reveal()))
 
 
 def confirmed(decision: NumberDecision) -> NumberDecision:
