@@ -172,3 +172,35 @@ def complete_cut_quad(corners: np.ndarray, image: np.ndarray, aspect: float = ID
         if best is None or factor < best[0]:
             best = (factor, new)
     return None if best is None else best[1].astype(np.float32)
+
+
+def clip_box(box, width: float, height: float) -> tuple[float, float, float, float] | None:
+    """``box`` clipped to the image; ``None`` when nothing of it is left inside."""
+    x1, y1, x2, y2 = box
+    x1, x2 = max(0.0, min(width, x1)), max(0.0, min(width, x2))
+    y1, y2 = max(0.0, min(height, y1)), max(0.0, min(height, y2))
+    if x2 - x1 < 1e-6 or y2 - y1 < 1e-6:
+        return None
+    return (x1, y1, x2, y2)
+
+
+def polygon_clip_box(poly: np.ndarray, width: float, height: float) -> tuple[float, float, float, float] | None:
+    """Bounding box of the part of convex polygon ``poly`` inside the image (Sutherland-Hodgman)."""
+    pts = [tuple(p) for p in np.asarray(poly, np.float64)]
+    for axis, limit, keep_less in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
+        out = []
+        n = len(pts)
+        for i in range(n):
+            a, b = pts[i], pts[(i + 1) % n]
+            ina = a[axis] <= limit if keep_less else a[axis] >= limit
+            inb = b[axis] <= limit if keep_less else b[axis] >= limit
+            if ina:
+                out.append(a)
+            if ina != inb:
+                t = (limit - a[axis]) / (b[axis] - a[axis])
+                out.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
+        pts = out
+        if not pts:
+            return None
+    arr = np.array(pts)
+    return clip_box((arr[:, 0].min(), arr[:, 1].min(), arr[:, 0].max(), arr[:, 1].max()), width, height)

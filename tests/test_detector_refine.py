@@ -41,3 +41,61 @@ def test_refinement_tolerates_degenerate_input():
     for corners in (np.zeros((4, 2)), np.full((4, 2), np.nan), np.array([[0, 0], [1, 0], [1, 1], [0, 1.0]])):
         r = refine_corners(img, corners)
         assert r.corners.shape == (4, 2) and r.sides_refined == 0
+
+
+def test_a_background_edge_along_part_of_a_side_does_not_take_the_fit():
+    # a white strip (paper, a phone's edge) lies beside the card's top side over 45 % of its length, a
+    # few pixels out: there its edges are the strongest and outermost gradients, not the card's
+    img, truth = _card_scene(0.0, seed=3)
+    x0, y0 = truth[:, 0].min(), truth[:, 1].min()
+    cv2.rectangle(img, (int(x0 + 20), int(y0 - 16)), (int(x0 + 20 + 0.45 * 300), int(y0 - 6)), (255, 255, 255), -1)
+    diag = np.hypot(*(truth[2] - truth[0]))
+    shifted = truth + np.array([0.0, -0.03 * diag])  # the network's corners a little high
+    r = refine_corners(img, shifted)
+    after = np.linalg.norm(r.corners - truth, axis=1).mean() / diag
+    assert r.sides_refined == 4
+    assert after < 0.01
+
+
+def test_sides_outside_the_image_are_counted_and_the_box_follows_the_fitted_corners():
+    from cardlens.detector.refine import refined
+    from cardlens.detector.types import CardDetection
+
+    img, truth = _card_scene(0.0, seed=4)
+    img = np.ascontiguousarray(img[:, : int(truth[:, 0].max() - 60)])  # the card's right side is cut off
+    h, w = img.shape[:2]
+    diag = np.hypot(*(truth[2] - truth[0]))
+    noisy = truth + np.random.default_rng(2).normal(0, 0.02 * diag, truth.shape)
+    det = CardDetection(noisy.astype(np.float32), 0.9, "test")
+    r = refine_corners(img, noisy)
+    assert r.sides_outside == 1 and r.sides_refined == 3 and r.whole
+    out = refined(img, det)
+    x1, y1, x2, y2 = out.box
+    assert abs(x1 - truth[:, 0].min()) < 2 and abs(y1 - truth[:, 1].min()) < 2
+    assert abs(y2 - truth[:, 1].max()) < 2 and x2 == pytest.approx(w)  # clipped to the image
+    assert out.method.endswith("+edges3")
+
+
+def test_a_detection_whose_sides_were_not_all_fitted_keeps_the_networks_box():
+    from cardlens.detector.refine import refined
+    from cardlens.detector.types import CardDetection
+
+    flat = np.full((300, 400, 3), 128, np.uint8)
+    corners = np.array([[100, 80], [300, 80], [300, 206], [100, 206]], np.float32)
+    det = CardDetection(corners, 0.9, "test", box=(90.0, 70.0, 310.0, 216.0))
+    assert refined(flat, det) is det
+
+
+def test_a_line_of_print_just_inside_a_side_does_not_take_the_fit():
+    # dark glyph-like blocks along the whole top side, just inside it: their top edges line up, but
+    # their side edges alternate in sign; the card's own edge is one step all along
+    img, truth = _card_scene(0.0, seed=5)
+    x0, y0 = truth[:, 0].min(), truth[:, 1].min()
+    for k in range(14):
+        x = int(x0 + 12 + k * 20)
+        cv2.rectangle(img, (x, int(y0 + 10)), (x + 12, int(y0 + 24)), (30, 30, 30), -1)
+    diag = np.hypot(*(truth[2] - truth[0]))
+    inward = truth + np.array([[0, 12], [0, 12], [0, 0], [0, 0]], np.float64)  # top corners on the print
+    r = refine_corners(img, inward)
+    after = np.linalg.norm(r.corners - truth, axis=1).mean() / diag
+    assert after < 0.01

@@ -109,6 +109,19 @@ def test_a_number_shorter_than_its_prefix_issues_is_not_confirmed_by_its_groups(
     assert confirmable(decide_number([_unsure(maestro, 0.6, maestro[:-1] + "0")]))
 
 
+def test_a_number_shorter_than_its_prefix_issues_is_never_accepted_however_sure():
+    from cardlens.cardrules import luhn_check_digit
+
+    # the same cut UnionPay number read at 0.97 of the beam, every digit sure (s54 image 0000391 with the
+    # consensus edge fitting): returned as read, not accepted
+    cut = "622314526568"
+    decision = decide_number([_unsure(cut, 0.97, cut[:-1] + "0")])
+    assert decision.number.reveal() == cut and decision.number.valid
+    assert not decision.accepted and "a group may be hidden" in decision.reason
+    maestro = "68878147719" + luhn_check_digit("68878147719")   # no other brand claims 6887: accepted
+    assert decide_number([_unsure(maestro, 0.97, maestro[:-1] + "0")]).accepted
+
+
 @pytest.mark.parametrize(("line", "groups", "accepted"), [
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1111"), True),     # the groups read the same digits
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1117"), False),    # they disagree: refused

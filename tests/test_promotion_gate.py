@@ -110,7 +110,8 @@ def test_deterministic_and_serialisable():
 
 def test_recorded_shipped_figures_match_the_model_cards():
     production, easyocr = recorded_shipped_metrics(MODELS)
-    assert production["synthetic.pan_exact"] == pytest.approx(0.8259, abs=1e-4)  # field locator stage 2
+    # consensus edge fitting + numbers shorter than their prefix never accepted (2026-12-02 night; 0.8259 before)
+    assert production["synthetic.pan_exact"] == pytest.approx(0.808, abs=1e-4)
     # the detector with its card verifier, as production runs it (alone: 0.9823 / 0.9111)
     assert production["synthetic.detector_recall"] == pytest.approx(0.9804, abs=1e-4)
     assert production["realcards.detector_recall"] == pytest.approx(0.9333, abs=1e-4)

@@ -113,10 +113,14 @@ def test_detector_drops_what_the_verifier_refuses_and_scores_what_it_keeps(shipp
     kept = det.detect(img)
     assert kept and kept[0].card_score == pytest.approx(1 / (1 + np.exp(-3.0)))
     assert "card_score" in kept[0].to_dict()
-    # the network saw each box's own crop, through the shared pre-processing
+    # the network saw each box's own crop, cut at the detector network's corners (not the edge-fitted
+    # ones, so the edge fitting cannot change what the verifier lets through), through the shared
+    # pre-processing
     assert len(run.seen) == len(kept)
-    expected = verifier_input([centre(verifier_crop(img, kept[0].corners))])
-    assert np.array_equal(run.seen[0], expected)
+    network = det.detect(img, refine=False)
+    expected = verifier_input([centre(verifier_crop(img, network[0].corners))])
+    assert np.array_equal(run.seen[0], expected)  # seen in the first (edge-fitted) call
+    assert not np.array_equal(network[0].corners, kept[0].corners)  # the fitting did move them
     run.logit = -3.0  # probability 0.047 < keep
     assert det.detect(img) == []
     # verify=False: the detector alone, at its own threshold (0.25), exactly as without a verifier

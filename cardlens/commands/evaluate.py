@@ -85,7 +85,8 @@ def _print_table(report: dict) -> None:
     syn = report.get("synthetic_val")
     if syn:
         print(f"  synthetic val: {syn['cards']} cards, {syn['negatives']} no-card scenes")
-        for key in ("box_map50_95", "box_map50", "pose_map50_95", "recall_iou50", "corner_error_median",
+        for key in ("box_map50_95", "box_map50", "detector_box_map50_95", "detector_box_map50", "pose_map50_95",
+                    "recall_iou50", "corner_error_median",
                     "corner_error_p90", "negatives_clean"):
             if syn.get(key) is not None:
                 print(f"    {key:22s} {syn[key]:.4f}")

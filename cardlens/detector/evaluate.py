@@ -1,7 +1,9 @@
 """``cardlens eval detector``: the figures the detector is judged by.
 
 - synthetic val (a ``cardlens synth detector`` set): box mAP50 / mAP50-95 and pose mAP (ultralytics'
-  validator on the torch weights), and with the shipped runtime through our own pre/post-processing:
+  validator on the torch weights: the network's own boxes), the box mAP of what ``CardDetector.detect``
+  returns (its box is the one the edge-fitted corners span when every visible side was fitted; COCO-style
+  101-point AP as ultralytics computes it, here), and with the shipped runtime through our own pre/post-processing:
   recall at IoU ≥ 0.5, median and p90 corner error as a fraction of the card diagonal (corners compared
   in design order, so a card detected upside-down counts as wrong), false detections on no-card scenes;
 - realcards-dev: card found (IoU ≥ 0.5 with the labelled enclosing box) on images with a card, and no
@@ -33,6 +35,8 @@ class SyntheticDetectorMetrics:
     box_map50: float | None = None
     box_map50_95: float | None = None
     pose_map50_95: float | None = None
+    detector_box_map50: float | None = None     # CardDetector.detect's boxes (edge-refined), all scores
+    detector_box_map50_95: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,15 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
     root = Path(data_yaml).parent
     images = sorted((root / "images" / split).glob("*.jpg"))[:limit]
     errors, found, cards, neg, neg_clean = [], 0, 0, 0, 0
+    ranked: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []  # (label box, boxes, scores)
     for img_path in images:
         img = read_image(img_path)
         h, w = img.shape[:2]
         label = _read_label(root / "labels" / split / (img_path.stem + ".txt"), w, h)
+        if with_map:  # every box the network scores at all, as a validator ranks them
+            every = detector.detect(img, conf=MAP_CONF, verify=False)
+            ranked.append((None if label is None else label[0], np.array([d.box for d in every], float).reshape(-1, 4),
+                           np.array([d.confidence for d in every], float)))
         dets = detector.detect(img)
         if label is None:
             neg += 1
@@ -92,8 +101,54 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
     maps = {}
     if with_map and pt_path:
         maps = ultralytics_map(pt_path, data_yaml, detector.spec.input_size[0], split)
+    if with_map:
+        m50, m50_95 = box_map(ranked)
+        maps.update(detector_box_map50=m50, detector_box_map50_95=m50_95)
     return SyntheticDetectorMetrics(len(images), cards, neg, found / max(cards, 1), float(np.median(errs)),
                                     float(np.percentile(errs, 90)), neg_clean / max(neg, 1), **maps)
+
+
+MAP_CONF = 0.001                        # the score floor validators rank boxes from
+MAP_IOUS = np.linspace(0.5, 0.95, 10)
+
+
+def average_precision(tp: np.ndarray, scores: np.ndarray, n_labels: int) -> float:
+    """AP as ultralytics' validator computes it (so the two box mAPs compare): the precision envelope
+    with sentinels (recall 0 → precision 1, recall 1 → precision 0), interpolated at 101 recall points
+    and integrated; perfect boxes score 0.995, as there."""
+    if n_labels == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    hits = np.asarray(tp, float)[order]
+    tps, fps = np.cumsum(hits), np.cumsum(1 - hits)
+    recall = np.concatenate(([0.0], tps / n_labels, [1.0]))
+    precision = np.concatenate(([1.0], tps / np.maximum(tps + fps, 1e-9), [0.0]))
+    precision = np.flip(np.maximum.accumulate(np.flip(precision)))
+    x = np.linspace(0, 1, 101)
+    return float(np.trapz(np.interp(x, recall, precision), x))
+
+
+def box_map(ranked: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """(mAP50, mAP50-95) of one class with at most one labelled box per image: per image its label box
+    (None without a card), the boxes found and their scores. At each IoU threshold the best-scored box
+    that overlaps the label enough is the true positive; every other box is a false one."""
+    hits, scores, n_labels = [], [], 0
+    for label, boxes, conf in ranked:
+        tp = np.zeros((len(boxes), len(MAP_IOUS)))
+        if label is not None:
+            n_labels += 1
+            if len(boxes):
+                ious = box_iou(np.asarray(label, float), boxes)
+                for j, t in enumerate(MAP_IOUS):
+                    ok = np.flatnonzero(ious >= t)
+                    if len(ok):
+                        tp[ok[np.argmax(conf[ok])], j] = 1
+        hits.append(tp)
+        scores.append(conf)
+    tp_all = np.concatenate(hits) if hits else np.zeros((0, len(MAP_IOUS)))
+    sc = np.concatenate(scores) if scores else np.zeros(0)
+    aps = [average_precision(tp_all[:, j], sc, n_labels) for j in range(len(MAP_IOUS))]
+    return aps[0], float(np.mean(aps))
 
 
 def ultralytics_map(pt_path, data_yaml, imgsz: int, split: str = "val") -> dict:

@@ -93,6 +93,10 @@ def decide_number(segments: list[list[Reading]], min_confidence: float = 0.9,
         reason = "fails Luhn (returned as read)"
     elif not number.length_ok:
         reason = f"{len(digits)} digits is not a length {number.brand} issues"
+    elif shorter_than_its_prefix(digits):
+        # a brand that claims this prefix as specifically issues only longer numbers: the shape of a
+        # number whose last group a finger or the frame hides, however sure the digits that are left
+        reason = f"{len(digits)} digits under a prefix whose own brand issues longer numbers (a group may be hidden)"
     elif share < min_confidence:
         reason = f"not confidently the best reading ({share:.2f} < {min_confidence})"
     elif confs and min(confs) < min_char_confidence:

@@ -15,7 +15,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cardlens.geometry import CORNER_ORDER, ID1_ASPECT, ID1_CORNER_RADIUS_MM, ID1_HEIGHT_MM, ID1_WIDTH_MM  # noqa: F401
+from cardlens.geometry import (  # noqa: F401  (re-exported for the synthetic writers)
+    CORNER_ORDER,
+    ID1_ASPECT,
+    ID1_CORNER_RADIUS_MM,
+    ID1_HEIGHT_MM,
+    ID1_WIDTH_MM,
+    clip_box,
+    polygon_clip_box,
+)
 
 CORNER_NAMES = CORNER_ORDER
 
@@ -89,38 +97,6 @@ def warp_box(h: np.ndarray, box: tuple[float, float, float, float]) -> tuple[flo
     """Axis-aligned box enclosing ``box`` mapped through ``h``."""
     p = apply_homography(h, box_corners(box))
     return (float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
-
-
-def clip_box(box, width: float, height: float) -> tuple[float, float, float, float] | None:
-    """``box`` clipped to the image; ``None`` when nothing of it is left inside."""
-    x1, y1, x2, y2 = box
-    x1, x2 = max(0.0, min(width, x1)), max(0.0, min(width, x2))
-    y1, y2 = max(0.0, min(height, y1)), max(0.0, min(height, y2))
-    if x2 - x1 < 1e-6 or y2 - y1 < 1e-6:
-        return None
-    return (x1, y1, x2, y2)
-
-
-def polygon_clip_box(poly: np.ndarray, width: float, height: float) -> tuple[float, float, float, float] | None:
-    """Bounding box of the part of convex polygon ``poly`` inside the image (Sutherland-Hodgman)."""
-    pts = [tuple(p) for p in np.asarray(poly, np.float64)]
-    for axis, limit, keep_less in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
-        out = []
-        n = len(pts)
-        for i in range(n):
-            a, b = pts[i], pts[(i + 1) % n]
-            ina = a[axis] <= limit if keep_less else a[axis] >= limit
-            inb = b[axis] <= limit if keep_less else b[axis] >= limit
-            if ina:
-                out.append(a)
-            if ina != inb:
-                t = (limit - a[axis]) / (b[axis] - a[axis])
-                out.append((a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])))
-        pts = out
-        if not pts:
-            return None
-    arr = np.array(pts)
-    return clip_box((arr[:, 0].min(), arr[:, 1].min(), arr[:, 0].max(), arr[:, 1].max()), width, height)
 
 
 def rotate_corner_order(corners: np.ndarray, quarter_turns: int) -> np.ndarray:
