@@ -5,9 +5,9 @@ background is a straight gradient near there, though not always the strongest or
 (background edges, design stripes). For each side we take the strongest few gradient peaks along its
 normal, within a band around the predicted side, at 32 points along it; the line most of those points
 agree on (RANSAC over pairs of peaks) is refitted through them, and adjacent lines are intersected
-(rounded card corners are cut away: the
-intersection is the virtual sharp corner, which is what the labels and the warp use). A side whose
-edge is not found consistently keeps the network's line. numpy + OpenCV only, shared by every runtime.
+(rounded card corners are cut away: the intersection is the virtual sharp corner, which is what the
+labels and the warp use). A side whose edge is not found consistently keeps the network's line.
+numpy + OpenCV only, shared by every runtime.
 """
 
 from __future__ import annotations
@@ -205,15 +205,14 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
                 nxt[i] = p
         out = nxt
     moved = float(np.linalg.norm(out - cs, axis=1).mean() / diag)
-    refined, outside = int(fitted.sum()), int((outside & ~fitted).sum())
-    return Refinement((out / scale).astype(np.float32), refined, moved, outside, int(fitted_now))
+    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved, int((outside & ~fitted).sum()),
+                      int(fitted_now))
 
 
 def refined(image: np.ndarray, detection):
     """``detection`` with refined corners (the same object when the finest pass fitted no side). When every side
     the image shows was fitted, its box becomes the one the corners span inside the image: the
-    network's box is a separate, coarser estimate (box mAP50-95 on the seed-31 synthetic val 0.839 for the
-    network's boxes, 0.875 with these)."""
+    network's box is a separate, coarser estimate (``cardlens eval detector`` reports both box mAPs)."""
     from dataclasses import replace
 
     r = refine_corners(image, detection.corners)
