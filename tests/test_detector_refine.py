@@ -86,6 +86,39 @@ def test_a_detection_whose_sides_were_not_all_fitted_keeps_the_networks_box():
     assert refined(flat, det) is det
 
 
+def test_the_box_takes_the_edges_the_fitting_pinned_and_the_networks_elsewhere():
+    from cardlens.detector.refine import refined
+    from cardlens.detector.types import CardDetection
+
+    img, truth = _card_scene(0.0, seed=5)
+    x_left = int(truth[:, 0].min())
+    img[:, : x_left + 40] = (210, 190, 160)  # the card's colour runs on to the left: its left edge is gone
+    diag = np.hypot(*(truth[2] - truth[0]))
+    noisy = truth + np.random.default_rng(3).normal(0, 0.015 * diag, truth.shape)
+    net_box = (float(truth[:, 0].min() - 9), float(truth[:, 1].min() - 7), float(truth[:, 0].max() + 8),
+               float(truth[:, 1].max() + 6))
+    det = CardDetection(noisy.astype(np.float32), 0.9, "test", box=net_box)
+    r = refine_corners(img, noisy)
+    left = [i for i in range(4) if abs(truth[i, 0] - truth[(i + 1) % 4, 0]) < 1 and truth[i, 0] < 320][0]
+    assert not r.fine_mask[left] and sum(r.fine_mask) == 3 and not r.whole
+    x1, y1, x2, y2 = refined(img, det).box
+    assert x1 == net_box[0]                              # nothing fitted there: the network's edge
+    assert abs(y1 - truth[:, 1].min()) < 2 and abs(x2 - truth[:, 0].max()) < 2 and abs(y2 - truth[:, 1].max()) < 2
+
+
+def test_a_fitted_side_parallel_to_a_box_edge_fixes_it_alone():
+    from cardlens.detector.refine import Refinement, fitted_box
+
+    c = np.array([[100, 100], [300, 110], [295, 236], [95, 226]], np.float32)  # tilted about 3 degrees
+    net = (90.0, 90.0, 310.0, 246.0)
+    only_right = Refinement(c, 1, 0.0, 0, 1, (False, True, False, False), (False,) * 4)
+    assert fitted_box(only_right, net, 640, 480) == pytest.approx((90.0, 90.0, 300.0, 246.0))
+    only_top = Refinement(c, 1, 0.0, 0, 1, (True, False, False, False), (False,) * 4)
+    assert fitted_box(only_top, net, 640, 480) == pytest.approx((90.0, 100.0, 310.0, 246.0))
+    whole = Refinement(c, 4, 0.0, 0, 4, (True,) * 4, (False,) * 4)
+    assert fitted_box(whole, net, 640, 480) == pytest.approx((95.0, 100.0, 300.0, 236.0))
+
+
 def test_a_line_of_print_just_inside_a_side_does_not_take_the_fit():
     # dark glyph-like blocks along the whole top side, just inside it: their top edges line up, but
     # their side edges alternate in sign; the card's own edge is one step all along

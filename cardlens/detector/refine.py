@@ -36,6 +36,8 @@ class Refinement:
     moved: float                 # mean corner displacement / card diagonal
     sides_outside: int = 0       # sides (mostly) outside the image: nothing there to fit
     sides_fine: int = 0          # sides fitted in the last (finest) pass searched
+    fine_mask: tuple[bool, ...] = (False,) * 4     # which sides (corner i → i+1) the finest pass fitted
+    outside_mask: tuple[bool, ...] = (False,) * 4  # which sides lie (mostly) outside the image, never fitted
 
     @property
     def whole(self) -> bool:
@@ -185,18 +187,18 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
         return Refinement(c.astype(np.float32), 0, 0.0)
     out = cs.copy()
     fitted, outside = np.zeros(4, bool), np.zeros(4, bool)  # per side, over all passes
-    fitted_now = 0
+    fitted_now = np.zeros(4, bool)
     for share in passes:  # coarse to fine: each pass searches a narrower band around the last fit
         band = share * diag
         center = out.mean(axis=0)
-        lines, fitted_now = [], 0
+        lines, fitted_now = [], np.zeros(4, bool)
         for i in range(4):
             line, status = _fit_side(gx, gy, out[i], out[(i + 1) % 4], center, band)
             lines.append(line)
             fitted[i] |= status == FITTED
             outside[i] |= status == OUTSIDE
-            fitted_now += status == FITTED
-        if fitted_now == 0:
+            fitted_now[i] = status == FITTED
+        if not fitted_now.any():
             break
         nxt = out.copy()
         for i in range(4):  # corner i lies on side (i-1) and side i
@@ -205,19 +207,55 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
                 nxt[i] = p
         out = nxt
     moved = float(np.linalg.norm(out - cs, axis=1).mean() / diag)
-    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved, int((outside & ~fitted).sum()),
-                      int(fitted_now))
+    beyond = outside & ~fitted
+    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved, int(beyond.sum()),
+                      int(fitted_now.sum()), tuple(bool(v) for v in fitted_now), tuple(bool(v) for v in beyond))
+
+
+PARALLEL_DEG = 20.0   # a fitted side this close to a box edge's direction fixes that edge on its own
+
+
+def fitted_box(r: Refinement, network_box, width: float, height: float) -> tuple[float, float, float, float] | None:
+    """The detection's box from what the edge fitting pinned down, edge by edge.
+
+    Each edge of the box (left, top, right, bottom) is set by one corner, the extreme one along its axis.
+    It takes the fitted corners' value when both sides through that corner were fitted (or lie outside
+    the image), or when one fitted side through it runs within :data:`PARALLEL_DEG` of that edge (a
+    near-vertical fitted side fixes the left edge wherever along it the corner sits); otherwise it keeps
+    the network's. None when the fitted card lies outside the image."""
+    ref = polygon_clip_box(r.corners, width, height)
+    if ref is None:
+        return None
+    if r.whole:
+        return ref
+    c = np.asarray(r.corners, np.float64)
+    held = [f or o for f, o in zip(r.fine_mask, r.outside_mask, strict=True)]
+    near = np.sin(np.radians(PARALLEL_DEG))
+    out = list(network_box)
+    for edge, (axis, pick) in enumerate(((0, np.argmin), (1, np.argmin), (0, np.argmax), (1, np.argmax))):
+        i = int(pick(c[:, axis]))
+        sides = ((i - 1) % 4, i)  # corner i joins side i-1 (corner i-1 → i) and side i (i → i+1)
+        pinned = all(held[s] for s in sides)
+        for s in sides:
+            if r.fine_mask[s]:
+                d = c[(s + 1) % 4] - c[s]
+                pinned |= abs(d[axis]) < near * (np.hypot(*d) + 1e-9)
+        if pinned:
+            out[edge] = ref[edge]
+    if out[2] - out[0] < 1 or out[3] - out[1] < 1:
+        return tuple(network_box)
+    return tuple(out)
 
 
 def refined(image: np.ndarray, detection):
-    """``detection`` with refined corners (the same object when the finest pass fitted no side). When every side
-    the image shows was fitted, its box becomes the one the corners span inside the image: the
-    network's box is a separate, coarser estimate (``cardlens eval detector`` reports both box mAPs)."""
+    """``detection`` with refined corners (the same object when the finest pass fitted no side). Its box
+    takes each edge the fitting pinned down from the fitted corners (:func:`fitted_box`): the network's box
+    is a separate, coarser estimate (``cardlens eval detector`` reports both box mAPs)."""
     from dataclasses import replace
 
     r = refine_corners(image, detection.corners)
     if r.sides_fine == 0:  # the finest pass found no edge: the coarse fits are not confirmed
         return detection
-    box = polygon_clip_box(r.corners, image.shape[1], image.shape[0]) if r.whole else None
+    box = fitted_box(r, detection.box, image.shape[1], image.shape[0])
     return replace(detection, corners=r.corners, method=f"{detection.method}+edges{r.sides_refined}",
                    box=tuple(float(v) for v in box) if box is not None else detection.box)
