@@ -119,6 +119,24 @@ def test_a_fitted_side_parallel_to_a_box_edge_fixes_it_alone():
     assert fitted_box(whole, net, 640, 480) == pytest.approx((95.0, 100.0, 300.0, 236.0))
 
 
+def test_the_last_side_is_fitted_on_less_support_when_three_sides_were():
+    img, truth = _card_scene(0.0, seed=6)
+    x_left = int(round(truth[:, 0].min()))
+    y_top, y_bottom = truth[:, 1].min(), truth[:, 1].max()
+    # a thumb over the middle half of the left side: its edge shows on about half of its length, under
+    # MIN_SUPPORT (0.6) but over LAST_SIDE_SUPPORT's 0.4, and on both halves
+    y0, y1 = int(y_top + 0.3 * (y_bottom - y_top)), int(y_top + 0.7 * (y_bottom - y_top))
+    img[y0:y1, x_left - 30: x_left + 25] = (210, 190, 160)
+    diag = np.hypot(*(truth[2] - truth[0]))
+    noisy = truth + np.random.default_rng(4).normal(0, 0.012 * diag, truth.shape)
+    r = refine_corners(img, noisy)
+    left = [i for i in range(4) if abs(truth[i, 0] - truth[(i + 1) % 4, 0]) < 1 and truth[i, 0] < 320][0]
+    assert sum(r.fine_mask) == 3 and not r.fine_mask[left] and r.last_side == left
+    assert np.linalg.norm(r.corners - truth, axis=1).max() / diag < 0.01
+    # the box keeps the network's edge there: the lower support is trusted with the corners only
+    assert not r.whole
+
+
 def test_a_line_of_print_just_inside_a_side_does_not_take_the_fit():
     # dark glyph-like blocks along the whole top side, just inside it: their top edges line up, but
     # their side edges alternate in sign; the card's own edge is one step all along
