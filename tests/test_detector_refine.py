@@ -111,11 +111,11 @@ def test_a_fitted_side_parallel_to_a_box_edge_fixes_it_alone():
 
     c = np.array([[100, 100], [300, 110], [295, 236], [95, 226]], np.float32)  # tilted about 3 degrees
     net = (90.0, 90.0, 310.0, 246.0)
-    only_right = Refinement(c, 1, 0.0, 0, 1, (False, True, False, False), (False,) * 4)
+    only_right = Refinement(c, 1, 0.0, (False, True, False, False), (False,) * 4)
     assert fitted_box(only_right, net, 640, 480) == pytest.approx((90.0, 90.0, 300.0, 246.0))
-    only_top = Refinement(c, 1, 0.0, 0, 1, (True, False, False, False), (False,) * 4)
+    only_top = Refinement(c, 1, 0.0, (True, False, False, False), (False,) * 4)
     assert fitted_box(only_top, net, 640, 480) == pytest.approx((90.0, 100.0, 310.0, 246.0))
-    whole = Refinement(c, 4, 0.0, 0, 4, (True,) * 4, (False,) * 4)
+    whole = Refinement(c, 4, 0.0, (True,) * 4, (False,) * 4)
     assert fitted_box(whole, net, 640, 480) == pytest.approx((95.0, 100.0, 300.0, 236.0))
 
 

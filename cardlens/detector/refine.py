@@ -38,11 +38,19 @@ class Refinement:
     corners: np.ndarray          # (4, 2) float32, image pixels
     sides_refined: int           # how many of the 4 sides were re-fitted (in any pass)
     moved: float                 # mean corner displacement / card diagonal
-    sides_outside: int = 0       # sides (mostly) outside the image: nothing there to fit
-    sides_fine: int = 0          # sides fitted in the last (finest) pass searched
     fine_mask: tuple[bool, ...] = (False,) * 4     # which sides (corner i → i+1) the finest pass fitted
     outside_mask: tuple[bool, ...] = (False,) * 4  # which sides lie (mostly) outside the image, never fitted
     last_side: int | None = None  # the side fitted on the lower support three fitted sides allow (not in fine_mask)
+
+    @property
+    def sides_fine(self) -> int:
+        """Sides fitted in the last (finest) pass searched."""
+        return sum(self.fine_mask)
+
+    @property
+    def sides_outside(self) -> int:
+        """Sides (mostly) outside the image: nothing there to fit."""
+        return sum(self.outside_mask)
 
     @property
     def whole(self) -> bool:
@@ -217,9 +225,8 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
     if fitted_now.sum() == 3 and not outside.any():
         out, last = _last_side(gx, gy, out, int(np.flatnonzero(~fitted_now)[0]), diag)
     moved = float(np.linalg.norm(out - cs, axis=1).mean() / diag)
-    beyond = outside & ~fitted
-    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved, int(beyond.sum()),
-                      int(fitted_now.sum()), tuple(bool(v) for v in fitted_now), tuple(bool(v) for v in beyond), last)
+    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved,
+                      tuple(bool(v) for v in fitted_now), tuple(bool(v) for v in outside & ~fitted), last)
 
 
 def _last_side(gx: np.ndarray, gy: np.ndarray, corners: np.ndarray, k: int, diag: float) -> tuple[np.ndarray, int | None]:
