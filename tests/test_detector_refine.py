@@ -150,3 +150,18 @@ def test_a_line_of_print_just_inside_a_side_does_not_take_the_fit():
     r = refine_corners(img, inward)
     after = np.linalg.norm(r.corners - truth, axis=1).mean() / diag
     assert after < 0.01
+
+
+@pytest.mark.parametrize("size, x0, y0, scale_tol", [((480, 640), 100, 80, 0.15), ((1200, 1600), 400, 300, 0.4)])
+def test_fitted_corners_are_continuous_coordinates(size, x0, y0, scale_tol):
+    # pixels x0 .. x1-1 lit: in continuous coordinates (pixel i spans [i, i+1), as labels and the network
+    # have them) the card's edges lie at x0 and x1, not at the first and last pixel centres. The second
+    # case is refined on an image scaled down to 640 (its edges then still fall on whole pixels).
+    h, w = size
+    x1, y1 = x0 + 3 * (w // 8), y0 + 3 * (w // 8) * 54 // 86
+    img = np.full((h, w, 3), 40, np.uint8)
+    img[y0:y1, x0:x1] = 200
+    truth = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+    r = refine_corners(img, truth + np.array([[3, -2], [-2, 3], [2, 2], [-3, -3]]) * (w / 640))
+    assert r.sides_refined == 4
+    assert np.abs(r.corners - truth).max() < scale_tol

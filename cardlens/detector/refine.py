@@ -196,7 +196,9 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
     gray = cv2.GaussianBlur(gray.astype(np.float32), (3, 3), 0)
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    cs = c * scale
+    # corners are continuous image coordinates (pixel i spans [i, i+1), as the labels and the network
+    # have them); the gradient images are indexed at pixel centres: idx = x * scale - 0.5
+    cs = c * scale - 0.5
     diag = float(np.hypot(*(cs[2] - cs[0])) + np.hypot(*(cs[3] - cs[1]))) / 2
     if not np.isfinite(cs).all() or diag < 16:
         return Refinement(c.astype(np.float32), 0, 0.0)
@@ -225,7 +227,7 @@ def refine_corners(image: np.ndarray, corners: np.ndarray, passes: tuple[float, 
     if fitted_now.sum() == 3 and not outside.any():
         out, last = _last_side(gx, gy, out, int(np.flatnonzero(~fitted_now)[0]), diag)
     moved = float(np.linalg.norm(out - cs, axis=1).mean() / diag)
-    return Refinement((out / scale).astype(np.float32), int(fitted.sum()), moved,
+    return Refinement(((out + 0.5) / scale).astype(np.float32), int(fitted.sum()), moved,
                       tuple(bool(v) for v in fitted_now), tuple(bool(v) for v in outside & ~fitted), last)
 
 
