@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardlens.detector.postprocess import decode_pose
+from cardlens.detector.postprocess import box_iou, decode_pose
 from cardlens.detector.preprocess import spec_input
 from cardlens.detector.refine import refined
 from cardlens.detector.runtime import RawRunner, open_model_folder, torch_runner
@@ -23,6 +23,8 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_DETECTOR = MODELS_DIR / "card-detector"
 # the verifier's folder beside a detector folder: shipped models / a bundle (cardlens.export.bundle)
 VERIFIER_BESIDE = {"card-detector": "card-verifier", "detector": "verifier"}
+ZOOM_CONTEXT = 3.0   # the zoomed second look's cut: this many times the card box's longer side
+ZOOM_CONF = 0.01     # score floor in the second look: the card is known to be there, only its best box is wanted
 
 
 def verifier_beside(folder: Path) -> Path | None:
@@ -71,33 +73,71 @@ class CardDetector:
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
                max_det: int | None = None, color: str = "bgr", refine: bool = True,
-               verify: bool = True) -> list[CardDetection]:
+               verify: bool = True, zoom: bool = True) -> list[CardDetection]:
         """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``).
 
         ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`);
         ``verify`` drops the boxes the card verifier (if loaded) does not take for payment cards and
         sets ``card_score`` on the others; the score threshold is then ``thresholds.conf_verified``.
-        ``verify=False`` (or no verifier) is the detector alone at ``thresholds.conf``."""
+        ``verify=False`` (or no verifier) is the detector alone at ``thresholds.conf``.
+        ``zoom`` looks at each card found once more, cut out of the frame with context around it
+        (:meth:`zoomed`), before the edges are fitted."""
         img = load_image(image, color=color)
         s = self.spec
-        x, lb = spec_input(img, s)
-        raw = self._run(x)
         t = s.thresholds
         verifying = verify and self.verifier is not None
         if conf is None:  # the lower threshold only when the verifier removes the false boxes it lets in
             conf = self.conf if verifying else float(t.get("conf", 0.25))
-        found = decode_pose(raw, lb, len(s.keypoints), conf,
-                            t.get("iou", 0.5) if iou is None else iou, t.get("max_det", 10) if max_det is None else max_det)
-        network = found
-        found = [refined(img, d) for d in found] if refine else found
+        iou = t.get("iou", 0.5) if iou is None else iou
+        found = self._network(img, conf, iou, t.get("max_det", 10) if max_det is None else max_det)
+        scores = [None] * len(found)
         if verifying and found:
-            # the verifier judges the network's own corners, so a change to the edge fitting cannot
-            # change what it lets through (with the consensus fitting's corners it let one more
-            # synthetic no-card scene of 126 and one more real business card through)
-            probs = self.verifier.probabilities(img, [d.corners for d in network])
-            found = [replace(d, card_score=float(p)) for d, p in zip(found, probs, strict=True)
-                     if p >= self.verifier.keep]
-        return found
+            # the verifier judges the network's own corners from the whole frame, so neither the zoomed
+            # look nor the edge fitting can change what it lets through (with the consensus fitting's
+            # corners it let one more synthetic no-card scene of 126 and one more real business card through)
+            probs = self.verifier.probabilities(img, [d.corners for d in found])
+            kept = [i for i, p in enumerate(probs) if p >= self.verifier.keep]
+            found, scores = [found[i] for i in kept], [float(probs[i]) for i in kept]
+        if zoom:
+            found = [self.zoomed(img, d, iou) for d in found]
+        if refine:
+            found = [refined(img, d) for d in found]
+        return [d if p is None else replace(d, card_score=p) for d, p in zip(found, scores, strict=True)]
+
+    def zoomed(self, img: np.ndarray, detection: CardDetection, iou: float = 0.5) -> CardDetection:
+        """``detection`` as the network sees it in a square cut :data:`ZOOM_CONTEXT` times the card's box
+        around it (the frame's pixels only, letterboxed to the input size as usual): a small card then fills
+        more of the network's input, with the context the network learned cards in. Its corners, box and
+        corner confidences replace the first look's; its confidence stays the first look's (the score the
+        thresholds were set on). The detection itself when the cut would hold the whole frame or the second
+        look finds no box over the first (IoU ≥ 0.5).
+
+        On synthetic val (seed 31, first 400 scenes) a cut of 1.6× the box gave box mAP50-95 0.886 → 0.894,
+        2× 0.900, 3× 0.901, 4× 0.900, after the edge fitting either way."""
+        h, w = img.shape[:2]
+        x1, y1, x2, y2 = detection.box
+        side = ZOOM_CONTEXT * max(x2 - x1, y2 - y1)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        cx1, cy1 = max(0, int(np.floor(cx - side / 2))), max(0, int(np.floor(cy - side / 2)))
+        cx2, cy2 = min(w, int(np.ceil(cx + side / 2))), min(h, int(np.ceil(cy + side / 2)))
+        if (cx1, cy1, cx2, cy2) == (0, 0, w, h) or cx2 - cx1 < 8 or cy2 - cy1 < 8 or not np.isfinite(side):
+            return detection
+        second = self._network(np.ascontiguousarray(img[cy1:cy2, cx1:cx2]), ZOOM_CONF, iou, 10)
+        if not second:
+            return detection
+        shift = np.array([cx1, cy1, cx1, cy1], np.float64)
+        overlap = box_iou(np.asarray(detection.box, np.float64) - shift, np.array([d.box for d in second]))
+        best = int(np.argmax(overlap))
+        if overlap[best] < 0.5:
+            return detection
+        d = second[best]
+        return replace(detection, corners=(d.corners + np.array([cx1, cy1], np.float32)).astype(np.float32),
+                       box=tuple(float(v) for v in np.asarray(d.box) + shift),
+                       corner_confidences=d.corner_confidences, method=f"{detection.method}+zoom")
+
+    def _network(self, img: np.ndarray, conf: float, iou: float, max_det: int) -> list[CardDetection]:
+        x, lb = spec_input(img, self.spec)
+        return decode_pose(self._run(x), lb, len(self.spec.keypoints), conf, iou, max_det)
 
     def __call__(self, image: np.ndarray) -> CardDetection | None:
         """The most confident card, or None (the scanner's locator interface)."""
