@@ -122,6 +122,25 @@ def test_a_number_shorter_than_its_prefix_issues_is_never_accepted_however_sure(
     assert decide_number([_unsure(maestro, 0.97, maestro[:-1] + "0")]).accepted
 
 
+def test_a_number_whose_last_group_is_one_digit_is_neither_accepted_nor_confirmed():
+    from cardlens.cardrules import luhn_check_digit
+    from cardlens.ocr.number_decoding import confirmable
+
+    # s56 image 0000392: 6273 7972 6834 7323 59 under glare, its group box ending after the 5; the 17 digits
+    # left pass Luhn and a UnionPay length, and its groups read apart lost the 9 as well
+    cut = "6273797268347323" + luhn_check_digit("6273797268347323")
+    spaced = f"{cut[:4]} {cut[4:8]} {cut[8:12]} {cut[12:16]} {cut[16]}"
+    for share in (0.6, 0.97):
+        d = decide_number([[Reading(spaced, (0.9,) * len(spaced), share),
+                            Reading(spaced[:-1] + "0", (0.9,) * len(spaced), 1 - share)]])
+        assert d.number.reveal() == cut and d.number.valid and d.groups == (4, 4, 4, 4, 1)
+        assert not d.accepted and "single digit" in d.reason and not confirmable(d)
+    # the same digits read as one 4-4-4-5 group layout (UnionPay's 17-digit print): accepted when sure
+    whole = f"{cut[:4]} {cut[4:8]} {cut[8:12]} {cut[12:]}"
+    assert decide_number([[Reading(whole, (0.9,) * len(whole), 0.97),
+                           Reading(whole[:-1] + "0", (0.9,) * len(whole), 0.03)]]).accepted
+
+
 @pytest.mark.parametrize(("line", "groups", "accepted"), [
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1111"), True),     # the groups read the same digits
     ((VALID, 0.7, INVALID), ("4111", "1111", "1111", "1117"), False),    # they disagree: refused

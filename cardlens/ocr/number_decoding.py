@@ -97,6 +97,8 @@ def decide_number(segments: list[list[Reading]], min_confidence: float = 0.9,
         # a brand that claims this prefix as specifically issues only longer numbers: the shape of a
         # number whose last group a finger or the frame hides, however sure the digits that are left
         reason = f"{len(digits)} digits under a prefix whose own brand issues longer numbers (a group may be hidden)"
+    elif lone_last_digit(groups):
+        reason = "its last group is a single digit (the rest of that group may be hidden)"
     elif share < min_confidence:
         reason = f"not confidently the best reading ({share:.2f} < {min_confidence})"
     elif confs and min(confs) < min_char_confidence:
@@ -114,7 +116,14 @@ def confirmable(decision: NumberDecision, floor: float = CONFIRMED_MIN_CONFIDENC
     return (not decision.accepted and n.valid and n.confidence >= floor
             and min(n.char_confidences, default=0.0) >= min_char_confidence
             # a prefix whose own brand issues only longer numbers: likely a number missing its last group
-            and not shorter_than_its_prefix(n.reveal()))
+            and not shorter_than_its_prefix(n.reveal()) and not lone_last_digit(decision.groups))
+
+
+def lone_last_digit(groups: tuple[int, ...]) -> bool:
+    """A reading whose last printed group holds one digit: no brand prints a number so (every grouping in
+    :mod:`cardlens.cardrules.brands` ends in 2 digits or more), but a number whose last group glare, a finger
+    or a tight crop cut after its first digit reads so (``6273 7972 6834 7323 5`` for ``… 7323 59``)."""
+    return len(groups) > 1 and groups[-1] == 1
 
 
 def confirmed(decision: NumberDecision) -> NumberDecision:
