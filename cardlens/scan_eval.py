@@ -130,11 +130,11 @@ def _full_image_easyocr() -> FullImageTextScanner:
 
 
 def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, edge_extension: bool = True,
-                stop_when_sure: bool = True):
+                stop_when_sure: bool = True, second_cut: bool = True):
     """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole,
     ``cut_card=False`` never completes a card cut off by the frame, ``edge_extension=False`` never reads
     a card extended past the edge its text runs to, ``stop_when_sure=False`` has our reader read every
-    name and date margin."""
+    name and date margin, ``second_cut=False`` never cuts and reads a card again for want of an accepted number."""
     from cardlens.scanner import CardScanner
 
     if engine in ("cardlens", "easyocr", "easyocr-fields"):
@@ -144,7 +144,7 @@ def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, ed
 
             reader = CardReader(stop_when_sure=False)
         return CardScanner(reader=reader, frame_fallback=whole_image, complete_cut=cut_card,
-                           extend_edges=edge_extension)
+                           extend_edges=edge_extension, second_cut=second_cut)
     if engine == "easyocr-full":
         return _full_image_easyocr()
     raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -215,10 +215,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
 
 def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | None = None, scanner=None,
                    progress: bool = False, whole_image: bool = True, cut_card: bool = True,
-                   edge_extension: bool = True, stop_when_sure: bool = True) -> dict:
+                   edge_extension: bool = True, stop_when_sure: bool = True, second_cut: bool = True) -> dict:
     folder = Path(folder)
     labels = load_labels(folder, limit)
-    scanner = scanner or make_engine(engine, whole_image, cut_card, edge_extension, stop_when_sure)
+    scanner = scanner or make_engine(engine, whole_image, cut_card, edge_extension, stop_when_sure, second_cut)
     outcomes = []
     from tqdm import tqdm
 

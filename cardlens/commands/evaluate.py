@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                     help="never complete a card cut off by the frame's border (the detector's corners only)")
     sc.add_argument("--no-edge-extension", action="store_true",
                     help="never read a card extended past the edge its number or name runs to")
+    sc.add_argument("--no-second-cut", action="store_true",
+                    help="never cut and read a card again when its reading gave no accepted number")
     sc.add_argument("--read-every-margin", action="store_true",
                     help="our reader reads every name and date margin, even after a sure reading (no early stop)")
     sc.set_defaults(func=run_scan)
@@ -112,14 +114,15 @@ def run_scan(args: argparse.Namespace) -> int:
     cut = not args.no_cut_card
     edge = not args.no_edge_extension
     reports = [evaluate_scans(args.data, e, args.limit, progress=not args.no_progress, whole_image=whole,
-                              cut_card=cut, edge_extension=edge, stop_when_sure=not args.read_every_margin)
+                              cut_card=cut, edge_extension=edge, stop_when_sure=not args.read_every_margin,
+                              second_cut=not args.no_second_cut)
                for e in engines]
     if args.bundle:
         from cardlens.export.bundle import bundle_scanner
 
         reports += [evaluate_scans(args.data, Path(b).name, args.limit, progress=not args.no_progress,
                                    scanner=bundle_scanner(Path(b), frame_fallback=whole, complete_cut=cut,
-                                                          extend_edges=edge))
+                                                          extend_edges=edge, second_cut=not args.no_second_cut))
                     for b in args.bundle]
     md = to_markdown(reports)
     if args.out:

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
                    help="never complete a card cut off by the frame's border: read the detector's corners only")
     p.add_argument("--no-edge-extension", action="store_true",
                    help="never read the card extended past the edge its number or name runs to")
+    p.add_argument("--no-second-cut", action="store_true",
+                   help="never cut and read the card again when its reading gave no accepted number")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
@@ -95,11 +97,13 @@ def run(args: argparse.Namespace) -> int:
 
                 scanner = bundle_scanner(args.bundle, frame_fallback=not args.no_whole_image,
                                          complete_cut=not args.no_cut_card,
-                                         extend_edges=not args.no_edge_extension)
+                                         extend_edges=not args.no_edge_extension,
+                                         second_cut=not args.no_second_cut)
             scanner = scanner or CardScanner(args.detector, reader=None if args.no_ocr else args.engine,
                                              frame_fallback=not args.no_whole_image,
                                              complete_cut=not args.no_cut_card,
-                                             extend_edges=not args.no_edge_extension)
+                                             extend_edges=not args.no_edge_extension,
+                                             second_cut=not args.no_second_cut)
             result = scanner.scan(image)
         except CardlensError as exc:
             failures += 1

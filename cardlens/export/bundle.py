@@ -314,10 +314,10 @@ def check_bundle(folder: Path) -> dict:
 
 
 def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True, complete_cut: bool = True,
-                   extend_edges: bool = True):
+                   extend_edges: bool = True, second_cut: bool = True):
     """A :class:`CardScanner` running a bundle's ONNX or TFLite models (after :func:`check_bundle`;
-    ``check=False`` only while the bundle is being written; ``frame_fallback``, ``complete_cut`` and
-    ``extend_edges`` as in the scanner)."""
+    ``check=False`` only while the bundle is being written; ``frame_fallback``, ``complete_cut``,
+    ``extend_edges`` and ``second_cut`` as in the scanner)."""
     from cardlens.detector.model import CardDetector
     from cardlens.ocr.card_reader import CardReader
     from cardlens.ocr.field_locator import FieldLocator
@@ -333,7 +333,7 @@ def bundle_scanner(folder: Path, check: bool = True, frame_fallback: bool = True
     detector = CardDetector.load(folder / "detector", runtime="auto", verifier=folder / "verifier")
     return CardScanner(locator=detector, reader=reader,
                        frame_fallback=frame_fallback, complete_cut=complete_cut,
-                       extend_edges=extend_edges)
+                       extend_edges=extend_edges, second_cut=second_cut)
 
 
 ACCURACY_KEYS = ("images", "card_found", "number_exact", "pan_exact", "expiry_exact", "name_exact", "false_accepts")
