@@ -97,6 +97,7 @@ GROWN_CARD_SLACK = 0.05
 # numbers read exactly 234 → 237 / 564 → 569 / 26 → 26, no false accept on any
 SECOND_CUT_MARGIN = 0.06
 SECOND_CUT_NOTE = "no number accepted: the card cut again with a {margin:.0%} margin and read again"
+SECOND_CUT_DATE_NOTE = "no date found: the date read from the card cut again with a {margin:.0%} margin"
 
 
 
@@ -200,13 +201,12 @@ class CardScanner:
                     found = completed
             if self.extend_edges:
                 found = self._extended_at_edges(img, found, timer)
-            if self.second_cut and not _accepted(found.reading):
+            if self.second_cut and (not _accepted(found.reading) or found.reading.fields.expiry is None):
                 with timer.stage("second_cut"):
                     again = self._read_at(img, found.corners, found.confidence,
                                           f"{found.note}; {SECOND_CUT_NOTE.format(margin=SECOND_CUT_MARGIN)}",
                                           SECOND_CUT_MARGIN)
-                if _accepted(again.reading):
-                    found = again
+                found = after_second_cut(found, again)
         if fallback and not (found and found.reading.decision and found.reading.decision.accepted):
             note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
                 "the detector's card" if found else "nothing (no card detected)")
@@ -269,6 +269,29 @@ def grown_card_loses(grown, reading) -> bool:
     from cardlens.ocr.card_reader import reading_score
 
     return reading_score(grown) < reading_score(reading) - GROWN_CARD_SLACK
+
+
+def after_second_cut(found: _Candidate, again: _Candidate) -> _Candidate:
+    """What the scanner keeps of the second cut's reading (``again``): all of it when its number is accepted and
+    ``found``'s was not; only its date when ``found`` read no date and both readings read the same number (the
+    same digits, accepted or not alike, or no number at all); otherwise nothing."""
+    first, second = found.reading, again.reading
+    if not _accepted(first) and _accepted(second):
+        return again
+    if first.fields.expiry is None and second.fields.expiry is not None and _same_number(first, second):
+        from dataclasses import replace
+
+        reading = replace(first, fields=replace(first.fields, expiry=second.fields.expiry),
+                          notes=(*first.notes, SECOND_CUT_DATE_NOTE.format(margin=SECOND_CUT_MARGIN)))
+        return found._replace(reading=reading)
+    return found
+
+
+def _same_number(a, b) -> bool:
+    da, db = a.decision, b.decision
+    if da is None or db is None:
+        return da is None and db is None
+    return da.number.reveal() == db.number.reveal() and da.accepted == db.accepted
 
 
 def _accepted(reading) -> bool:

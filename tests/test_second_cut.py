@@ -1,12 +1,21 @@
 """A card whose reading gave no accepted number is cut again with a wider margin and read again."""
 
+from dataclasses import replace
+
 import numpy as np
 
+from cardlens.cardrules.expiry import Expiry
 from cardlens.detector.types import CardDetection
 from cardlens.scanner import SECOND_CUT_MARGIN, CardScanner
 from tests.test_cut_card import OrderedReader, quad
 from tests.test_edge_extension import left_cut  # noqa: F401  (fixture)
 from tests.test_frame_fallback import OTHER, VALID, reading
+
+
+def dated(r, text: str = "09/31"):
+    """Reading ``r`` with a date found."""
+    month, year = text.split("/")
+    return replace(r, fields=replace(r.fields, expiry=Expiry(int(month), 2000 + int(year), text)))
 
 
 def second_cut_scan(*readings, **kw):
@@ -34,11 +43,28 @@ def test_the_second_cut_is_kept_only_when_its_number_is_accepted():
     assert len(cards) == 2 and res.number is None
 
 
-def test_an_accepted_reading_or_the_switch_off_reads_once():
-    res, cards = second_cut_scan(reading(VALID, 0.97), reading(OTHER, 0.99))
-    assert len(cards) == 1 and res.number.reveal() == VALID
+def test_an_accepted_dated_reading_or_the_switch_off_reads_once():
+    res, cards = second_cut_scan(dated(reading(VALID, 0.97)), reading(OTHER, 0.99))
+    assert len(cards) == 1 and res.number.reveal() == VALID and str(res.expiry) == "09/31"
     res, cards = second_cut_scan(reading(VALID, 0.6), reading(VALID, 0.97), second_cut=False)
     assert len(cards) == 1 and not res.number_accepted and "second_cut" not in res.timings_ms
+
+
+def test_a_reading_without_a_date_takes_the_second_cuts_date_only_when_both_read_the_same_number():
+    # same number, accepted both times: the date is taken, the first reading's number kept
+    res, cards = second_cut_scan(reading(VALID, 0.97), dated(reading(VALID, 0.95)))
+    assert len(cards) == 2 and str(res.expiry) == "09/31" and res.number.reveal() == VALID
+    assert any("no date found" in n for n in res.notes)
+    # the same specimen number failing Luhn both times: its date is taken as well
+    spec = VALID[:-1] + "0"
+    res, _ = second_cut_scan(reading(spec, 0.97), dated(reading(spec, 0.97)))
+    assert str(res.expiry) == "09/31" and not res.number_accepted
+    # the second cut read another number: its date is not this card's reading
+    res, _ = second_cut_scan(reading(VALID, 0.97), dated(reading(OTHER, 0.97)))
+    assert res.expiry is None and res.number.reveal() == VALID
+    # accepted once, not the other time: not the same reading either
+    res, _ = second_cut_scan(reading(VALID, 0.97), dated(reading(VALID, 0.6)))
+    assert res.expiry is None
 
 
 def test_shipped_models_read_the_number_again_with_the_wider_cut(left_cut):  # noqa: F811
