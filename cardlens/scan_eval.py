@@ -134,7 +134,7 @@ def make_engine(engine: str, whole_image: bool = True, cut_card: bool = True, ed
     """The scanner for ``engine``; ``whole_image=False`` never reads a card-shaped image whole,
     ``cut_card=False`` never completes a card cut off by the frame, ``edge_extension=False`` never reads
     a card extended past the edge its text runs to, ``stop_when_sure=False`` has our reader read every
-    name and date margin, ``second_cut=False`` never cuts and reads a card again for want of an accepted number."""
+    name and date margin, ``second_cut=False`` never cuts and reads a card again for want of an accepted number or a date."""
     from cardlens.scanner import CardScanner
 
     if engine in ("cardlens", "easyocr", "easyocr-fields"):

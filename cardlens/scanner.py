@@ -90,15 +90,14 @@ EDGE_EXTENSION = 0.15
 # that reading unless it scores this much lower as a card: equal readings differ in the beam's shares by
 # rounding (measured on s56: no answer differs from a strict comparison for the completed corners)
 GROWN_CARD_SLACK = 0.05
-# a card whose reading gave no accepted number is cut once more with this margin (instead of CARD_MARGIN)
-# and read again; that reading is kept only when its number is accepted. The reader is that sensitive to
+# a card whose reading gave no accepted number or no date is cut once more with this margin (instead of
+# CARD_MARGIN) and read again (see after_second_cut for what is kept). The reader is that sensitive to
 # where the card is cut: moving the corners by half a pixel changed 33 of s51's 400 readings in some field.
 # Measured on s51 (400) / s56 (1,000) / realcards-dev, validated PANs: 178 → 184 / 449 → 456 / 2 → 2,
 # numbers read exactly 234 → 237 / 564 → 569 / 26 → 26, no false accept on any
 SECOND_CUT_MARGIN = 0.06
 SECOND_CUT_NOTE = "no number accepted: the card cut again with a {margin:.0%} margin and read again"
 SECOND_CUT_DATE_NOTE = "no date found: the date read from the card cut again with a {margin:.0%} margin"
-
 
 
 def card_shaped(width: int, height: int, tolerance: float = FRAME_ASPECT_TOLERANCE) -> bool:
@@ -142,9 +141,9 @@ class CardScanner:
     and may have cut digits or letters off; the card is read again extended by ``EDGE_EXTENSION`` of its
     width past that edge, and that reading wins unless it reads worse as a card.
 
-    ``second_cut``: when the detector's card (after the steps above) gives no accepted number, it is cut
-    again with ``SECOND_CUT_MARGIN`` around it and read again; that reading is kept only when its number is
-    accepted (by the same card rules)."""
+    ``second_cut``: when the detector's card (after the steps above) gives no accepted number or no date, it
+    is cut again with ``SECOND_CUT_MARGIN`` around it and read again; its number is kept only when accepted
+    (by the same card rules), its date only when both readings read the same number (:func:`after_second_cut`)."""
 
     def __init__(self, locator: Locator | str = "default", reader: object | None | str = "cardlens",
                  card_margin: float = CARD_MARGIN, frame_fallback: bool = True, complete_cut: bool = True,
@@ -207,7 +206,7 @@ class CardScanner:
                                           f"{found.note}; {SECOND_CUT_NOTE.format(margin=SECOND_CUT_MARGIN)}",
                                           SECOND_CUT_MARGIN)
                 found = after_second_cut(found, again)
-        if fallback and not (found and found.reading.decision and found.reading.decision.accepted):
+        if fallback and not (found and _accepted(found.reading)):
             note = WHOLE_IMAGE_NOTE + ": it is card-shaped and reads better than " + (
                 "the detector's card" if found else "nothing (no card detected)")
             with timer.stage("whole_image"):

@@ -47,7 +47,7 @@ def register(subparsers) -> None:
     sc.add_argument("--no-edge-extension", action="store_true",
                     help="never read a card extended past the edge its number or name runs to")
     sc.add_argument("--no-second-cut", action="store_true",
-                    help="never cut and read a card again when its reading gave no accepted number")
+                    help="never cut and read a card again when its reading gave no accepted number or no date")
     sc.add_argument("--read-every-margin", action="store_true",
                     help="our reader reads every name and date margin, even after a sure reading (no early stop)")
     sc.set_defaults(func=run_scan)

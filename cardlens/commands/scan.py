@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-edge-extension", action="store_true",
                    help="never read the card extended past the edge its number or name runs to")
     p.add_argument("--no-second-cut", action="store_true",
-                   help="never cut and read the card again when its reading gave no accepted number")
+                   help="never cut and read the card again when its reading gave no accepted number or no date")
     p.add_argument("--detector", choices=["default", "contour", "learned"], default="default",
                    help="card localizer (default: the one measured best on realcards-dev, see README)")
     p.set_defaults(func=run)
