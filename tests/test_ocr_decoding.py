@@ -342,3 +342,24 @@ def test_a_number_whose_box_touches_the_cards_edge_is_refused(box, accepted):
     out = _check_inside_card(decision, [FieldBox("number", box, 0.9)], 856)
     assert out.accepted is accepted and out.number == decision.number
     assert accepted or "edge" in out.reason
+
+
+def test_a_date_taken_for_a_group_beside_stacked_rows_does_not_break_them():
+    """s51 #25: four stacked groups in a tall number box, and the date beside the top row also located as a
+    group; the top row counted two groups, the other rows one, and five groups let no one-group row in."""
+    from cardlens.ocr.card_reader import _number_layout
+    from cardlens.ocr.field_locator import FieldBox
+
+    rows = [FieldBox("number_group", (58.0, 347.0 + 72 * i, 182.0, 398.0 + 72 * i), 0.85) for i in range(4)]
+    line = FieldBox("number", (55.0, 364.0, 184.0, 590.0), 0.88)
+    date = FieldBox("number_group", (297.0, 359.0, 397.0, 394.0), 0.64)
+    got_line, groups, got_rows, stacked = _number_layout([line, *rows, date])
+    assert stacked and got_line is line and date not in groups
+    assert [[g.box for g in r] for r in got_rows] == [[g.box] for g in rows]
+    assert _number_layout([line, *rows])[3]
+    # a one-row number line with a tall box (turned) is not made stacked, and keeps all its groups
+    level = [FieldBox("number_group", (60.0 + 110 * i, 300.0 + 6 * i, 160.0 + 110 * i, 330.0 + 6 * i), 0.8)
+             for i in range(4)]
+    turned = FieldBox("number", (58.0, 296.0, 480.0, 352.0), 0.9)
+    _, groups, _, stacked = _number_layout([turned, *level])
+    assert not stacked and groups == level

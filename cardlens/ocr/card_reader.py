@@ -103,11 +103,23 @@ def _number_layout(boxes: list[FieldBox]) -> tuple[FieldBox | None, list[FieldBo
     group-heights tall spans stacked "quick read" rows, which are read group by group."""
     lines = [b for b in boxes if b.kind == "number"]
     groups = [b for b in boxes if b.kind == "number_group"]
-    rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
     line = max(lines, key=lambda b: b.confidence) if lines else None
     group_h = float(np.median([g.height for g in groups])) if groups else 0.0
+    if line is not None and line.height > 1.6 * group_h:
+        # a tall number box holds stacked rows: its rows are the groups within it, not a date beside
+        # them that the locator also took for a group (which made the top row two "groups" long)
+        inside = [g for g in groups if _centre_within(g, line)]
+        rows = _rows(inside)
+        if len(rows) >= 2:
+            return line, inside, rows, True
+    rows = [r for r in _rows(groups) if len(r) >= 2 or len(groups) <= 4]
     stacked = len(rows) >= 2 and (line is None or line.height > 1.6 * group_h)
     return line, groups, rows, stacked
+
+
+def _centre_within(inner: FieldBox, outer: FieldBox) -> bool:
+    cx, cy = (inner.box[0] + inner.box[2]) / 2, inner.cy
+    return outer.box[0] <= cx <= outer.box[2] and outer.box[1] <= cy <= outer.box[3]
 
 
 class CardReader:
