@@ -21,7 +21,7 @@ from cardlens.synth.render import CardSpec, RenderedCard, make_card_spec, render
 from cardlens.synth.seeding import sample_rngs, sample_seed
 from cardlens.synth.text import phone_number, random_digits, small_print
 
-BACKGROUND_KINDS = ("wood", "fabric", "paper", "table", "marble", "stone", "clutter")
+BACKGROUND_KINDS = ("wood", "fabric", "paper", "table", "marble", "clutter")
 BG_POOL = 10
 BG_SIZE = 768
 
@@ -68,8 +68,6 @@ def _background(kind: str, index: int) -> np.ndarray:
         m = cv2.resize(D.noise_texture("marble", index % D.TEXTURE_POOL), (n, n))
         a, b = D.hsv(rng.random(), rng.uniform(0, 0.2), rng.uniform(0.5, 0.9)), D.hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.15, 0.5))
         img = D._lerp(m, a, b)
-    elif kind == "stone":  # breccia / granite floor: angular stones of browns and greys, dark or pale veins between them
-        img = _stone(rng, index, n)
     elif kind == "clutter":
         img = np.broadcast_to(D.hsv(rng.random(), rng.uniform(0, 0.5), rng.uniform(0.2, 0.8)), (n, n, 3)).copy()
         for _ in range(int(rng.integers(8, 20))):
@@ -89,26 +87,6 @@ def _background(kind: str, index: int) -> np.ndarray:
     out = (img * 255).astype(np.uint8)
     out.setflags(write=False)
     return out
-
-
-def _stone(rng: np.random.Generator, index: int, n: int) -> np.ndarray:
-    k, s = int(rng.integers(20, 90)), 384
-    pts = rng.random((k, 2)).astype(np.float32) * n
-    warp = (cv2.resize(D.noise_texture("fractal", index % D.TEXTURE_POOL), (s, s)) * (n * rng.uniform(0.03, 0.12))
-            + cv2.resize(D.noise_texture("grain", (index + 1) % D.TEXTURE_POOL), (s, s)) * (n * rng.uniform(0.005, 0.02)))
-    g = (np.arange(s, dtype=np.float32) + 0.5) * n / s
-    gx, gy = g[None, :] + warp, g[:, None] + warp.T
-    cell = np.argmin((gx[..., None] - pts[:, 0]) ** 2 + (gy[..., None] - pts[:, 1]) ** 2, axis=2)
-    cell = cv2.resize(cell.astype(np.float32), (n, n), interpolation=cv2.INTER_NEAREST).astype(np.int64)
-    hue = rng.uniform(0.02, 0.12)
-    colors = np.stack([D.hsv(hue + rng.normal(0, 0.025), rng.uniform(0.05, 0.4), rng.uniform(0.12, 0.85)) for _ in range(k)])
-    grain = cv2.resize(D.noise_texture(str(rng.choice(("fractal", "grain"))), (index + 5) % D.TEXTURE_POOL), (n, n))
-    img = colors[cell] * D.gray3(0.6 + 0.7 * grain)
-    edge = ((cell != np.roll(cell, 1, 0)) | (cell != np.roll(cell, 1, 1))).astype(np.uint8)
-    width = int(rng.integers(1, 6))
-    vein = cv2.GaussianBlur(cv2.dilate(edge, np.ones((width, width), np.uint8)).astype(np.float32), (0, 0), rng.uniform(0.8, 3))
-    vein_color = D.hsv(hue, rng.uniform(0, 0.3), rng.uniform(0.05, 0.25) if rng.random() < 0.7 else rng.uniform(0.7, 0.95))
-    return D.mix(img.astype(np.float32), np.clip(vein * rng.uniform(0.5, 1.0), 0, 1), vein_color)
 
 
 def background(rng: np.random.Generator, imgsz: int) -> tuple[np.ndarray, str]:
