@@ -29,3 +29,34 @@ def test_a_confident_false_box_costs_precision_and_a_missed_card_costs_recall():
 
 def test_average_precision_without_labels_is_undefined():
     assert np.isnan(average_precision(np.zeros(2), np.array([0.3, 0.2]), 0))
+
+
+def test_the_detectors_map_ranks_boxes_by_box_score_and_reports_the_confidence_ranking_beside_it(tmp_path):
+    import cv2
+
+    from cardlens.detector.evaluate import evaluate_synthetic
+    from cardlens.detector.types import CardDetection
+
+    # two scenes: a tight box with a lower network score (its sides fitted) and a loose box with a higher one
+    (tmp_path / "images/val").mkdir(parents=True)
+    (tmp_path / "labels/val").mkdir(parents=True)
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"images/val/{name}.jpg"), np.zeros((100, 100, 3), np.uint8))
+        (tmp_path / f"labels/val/{name}.txt").write_text("0 0.5 0.5 0.6 0.6 " + "0.5 0.5 2 " * 4)
+    (tmp_path / "data.yaml").write_text("val: images/val\n")
+    tight, loose = (20.0, 20.0, 80.0, 80.0), (20.0, 20.0, 80.0, 95.0)  # IoU 1.0 and 0.8 with the label
+    corners = np.zeros((4, 2), np.float32)
+
+    class Fake:
+        calls = 0
+
+        def detect(self, img, conf=None, verify=True):
+            Fake.calls += 1
+            first = Fake.calls <= 2   # scene a: its two calls (ranked, then kept)
+            return [CardDetection(corners, 0.6, "t", box=tight, localization=1.0) if first
+                    else CardDetection(corners, 0.9, "t", box=loose, localization=0.0)]
+
+    m = evaluate_synthetic(Fake(), tmp_path / "data.yaml")
+    # by box score (0.6 vs 0.45) the tight box leads, by confidence (0.6 vs 0.9) the loose one
+    assert m.detector_box_map50_95 > m.detector_box_map50_95_by_confidence
+    assert m.detector_box_map50 == pytest.approx(0.995)

@@ -165,3 +165,21 @@ def test_fitted_corners_are_continuous_coordinates(size, x0, y0, scale_tol):
     r = refine_corners(img, truth + np.array([[3, -2], [-2, 3], [2, 2], [-3, -3]]) * (w / 640))
     assert r.sides_refined == 4
     assert np.abs(r.corners - truth).max() < scale_tol
+
+
+def test_the_box_score_weighs_the_confidence_by_the_sides_fitted():
+    from cardlens.detector.refine import refined
+    from cardlens.detector.types import CardDetection
+
+    img, truth = _card_scene(17.0, seed=2)
+    diag = np.hypot(*(truth[2] - truth[0]))
+    noisy = truth + np.random.default_rng(4).normal(0, 0.02 * diag, truth.shape)
+    det = CardDetection(noisy.astype(np.float32), 0.8, "test")
+    assert det.localization == 0.0 and det.box_score == pytest.approx(0.4)  # the network's corners alone
+    out = refined(img, det)
+    assert out.localization == 1.0 and out.box_score == pytest.approx(0.8)  # all four sides on the card's edges
+    assert out.confidence == 0.8                                           # the keep decision's score is unchanged
+    assert out.to_dict()["box_score"] == pytest.approx(0.8)
+    img[:, : int(truth[:, 0].min()) + 40] = (210, 190, 160)                # one edge gone: three sides fitted
+    three = refined(img, det)
+    assert three.method.endswith("+edges3") and three.box_score == pytest.approx(0.8 * 1.75 / 2)

@@ -87,11 +87,11 @@ def _print_table(report: dict) -> None:
     syn = report.get("synthetic_val")
     if syn:
         print(f"  synthetic val: {syn['cards']} cards, {syn['negatives']} no-card scenes")
-        for key in ("box_map50_95", "box_map50", "detector_box_map50_95", "detector_box_map50", "pose_map50_95",
-                    "recall_iou50", "corner_error_median",
+        for key in ("box_map50_95", "box_map50", "detector_box_map50_95", "detector_box_map50_95_by_confidence",
+                    "detector_box_map50", "pose_map50_95", "recall_iou50", "corner_error_median",
                     "corner_error_p90", "negatives_clean"):
             if syn.get(key) is not None:
-                print(f"    {key:22s} {syn[key]:.4f}")
+                print(f"    {key:36s} {syn[key]:.4f}")
     rc = report.get("realcards")
     if isinstance(rc, dict):
         print(f"  realcards-dev: found {rc['found_iou50']:.1%} of {rc['images_with_card']} cards, "

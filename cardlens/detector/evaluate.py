@@ -2,8 +2,9 @@
 
 - synthetic val (a ``cardlens synth detector`` set): box mAP50 / mAP50-95 and pose mAP (ultralytics'
   validator on the torch weights: the network's own boxes), the box mAP of what ``CardDetector.detect``
-  returns (its box is the one the edge-fitted corners span when every visible side was fitted; COCO-style
-  101-point AP as ultralytics computes it, here), and with the shipped runtime through our own pre/post-processing:
+  returns (its box is the one the edge-fitted corners span when every visible side was fitted; ranked by
+  ``box_score``, the network's confidence weighed by how many sides were fitted, and by the confidence
+  alone beside it; COCO-style 101-point AP as ultralytics computes it, here), and with the shipped runtime through our own pre/post-processing:
   recall at IoU ≥ 0.5, median and p90 corner error as a fraction of the card diagonal (corners compared
   in design order, so a card detected upside-down counts as wrong), false detections on no-card scenes;
 - realcards-dev: card found (IoU ≥ 0.5 with the labelled enclosing box) on images with a card, and no
@@ -35,8 +36,9 @@ class SyntheticDetectorMetrics:
     box_map50: float | None = None
     box_map50_95: float | None = None
     pose_map50_95: float | None = None
-    detector_box_map50: float | None = None     # CardDetector.detect's boxes (edge-refined), all scores
+    detector_box_map50: float | None = None     # CardDetector.detect's boxes (edge-refined), ranked by box_score
     detector_box_map50_95: float | None = None
+    detector_box_map50_95_by_confidence: float | None = None   # the same boxes ranked by the network's confidence
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,17 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
     root = Path(data_yaml).parent
     images = sorted((root / "images" / split).glob("*.jpg"))[:limit]
     errors, found, cards, neg, neg_clean = [], 0, 0, 0, 0
-    ranked: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []  # (label box, boxes, scores)
+    ranked: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []  # (label box, boxes, box scores)
+    by_conf: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []  # the same, network confidences
     for img_path in images:
         img = read_image(img_path)
         h, w = img.shape[:2]
         label = _read_label(root / "labels" / split / (img_path.stem + ".txt"), w, h)
         if with_map:  # every box the network scores at all, as a validator ranks them
             every = detector.detect(img, conf=MAP_CONF, verify=False)
-            ranked.append((None if label is None else label[0], np.array([d.box for d in every], float).reshape(-1, 4),
-                           np.array([d.confidence for d in every], float)))
+            boxes = np.array([d.box for d in every], float).reshape(-1, 4)
+            ranked.append((None if label is None else label[0], boxes, np.array([d.box_score for d in every], float)))
+            by_conf.append((None if label is None else label[0], boxes, np.array([d.confidence for d in every], float)))
         dets = detector.detect(img)
         if label is None:
             neg += 1
@@ -103,7 +107,8 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
         maps = ultralytics_map(pt_path, data_yaml, detector.spec.input_size[0], split)
     if with_map:
         m50, m50_95 = box_map(ranked)
-        maps.update(detector_box_map50=m50, detector_box_map50_95=m50_95)
+        maps.update(detector_box_map50=m50, detector_box_map50_95=m50_95,
+                    detector_box_map50_95_by_confidence=box_map(by_conf)[1])
     return SyntheticDetectorMetrics(len(images), cards, neg, found / max(cards, 1), float(np.median(errs)),
                                     float(np.percentile(errs, 90)), neg_clean / max(neg, 1), **maps)
 

@@ -296,4 +296,5 @@ def refined(image: np.ndarray, detection):
         return detection
     box = fitted_box(r, detection.box, image.shape[1], image.shape[0])
     return replace(detection, corners=r.corners, method=f"{detection.method}+edges{r.sides_refined}",
+                   localization=r.sides_refined / 4,
                    box=tuple(float(v) for v in box) if box is not None else detection.box)
