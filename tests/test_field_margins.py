@@ -68,6 +68,19 @@ def test_the_margin_whose_weakest_character_is_surest_wins():
     assert max(widths) - min(widths) > 30
 
 
+def test_a_name_read_alike_at_two_margins_beats_a_surer_one_read_once():
+    # the tight crop clipped the first letter and is surest; the two wider crops agree on the whole name
+    name, _ = read_name([("JAMES PETROV", 0.5), ("AMES PETROV", 0.8), ("JAMES PETROV", 0.45), ("AMES PETROW", 0.6)])
+    assert name.value == "JAMES PETROV" and abs(name.confidence - 0.5) < 1e-6
+    # agreement counts only among readings sure enough to be names at all
+    low = MIN_NAME_CHAR_CONFIDENCE - 0.05
+    name, _ = read_name([("JAMES PETROV", low), ("AMES PETROV", 0.8), ("JAMES PETROV", low), ("X", 0.4)])
+    assert name.value == "AMES PETROV"
+    # with no two alike, the surest weakest character decides as before
+    name, _ = read_name([("JAMES PETROV", 0.5), ("AMES PETROV", 0.8), ("JAMES PETRO", 0.45), ("X", 0.4)])
+    assert name.value == "AMES PETROV"
+
+
 def test_a_sure_name_ends_the_margin_loop():
     sure = NAME_SURE_CHAR_CONFIDENCE + 0.01
     name, widths = read_name([("JOHN SMITH", sure, sure), ("JOHN SMITHS", 0.999, 0.999)] * 2)

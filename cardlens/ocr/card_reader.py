@@ -260,7 +260,7 @@ class CardReader:
 
     def _name(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0) -> CardName | None:
         for box in sorted(boxes, key=lambda b: -b.confidence)[:NAME_BOXES_TRIED]:
-            best: CardName | None = None
+            read: list[CardName] = []
             for pad_x in NAME_PADS_X:
                 crop = crop_line(card, box.box, tilt, encloses=False, pad_x=pad_x)
                 if crop is None:
@@ -268,13 +268,23 @@ class CardReader:
                 reading = greedy(self.recognizer.probabilities(crop), allowed_classes(NAME_CHARS))
                 value = normalize_name(reading.text)
                 weakest = min(reading.char_confidences, default=0.0)
-                if value and weakest >= MIN_NAME_CHAR_CONFIDENCE and (best is None or weakest > best.confidence):
-                    best = CardName(value, float(weakest), reading.char_confidences)
+                if value and weakest >= MIN_NAME_CHAR_CONFIDENCE:
+                    read.append(CardName(value, float(weakest), reading.char_confidences))
                     if self.stop_when_sure and weakest >= NAME_SURE_CHAR_CONFIDENCE:
                         break
-            if best is not None:
-                return best
+            if read:
+                return best_name(read)
         return None
+
+
+def best_name(read: list[CardName]) -> CardName:
+    """The name among one box's readings at several margins: a text read the same at two or more margins
+    before one read once (two crops that agree are rarely both wrong, while the surest single reading is
+    often a clipped one: "AMES PETROV" 0.80 over "JAMES PETROV" 0.51), then the surest weakest character.
+    Measured on the first reading of each card, names right / wrong: s51 198 / 56 → 203 / 51, s56 (1,000)
+    478 / 141 → 488 / 131."""
+    agreed = {v for v in (n.value for n in read) if sum(n.value == v for n in read) >= 2}
+    return max(read, key=lambda n: (n.value in agreed, n.confidence))
 
 
 def reader_line_crops(card: np.ndarray, boxes: list[FieldBox]) -> list[tuple[FieldBox, np.ndarray]]:
