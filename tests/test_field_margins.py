@@ -195,3 +195,35 @@ def test_cli_read_every_margin_reaches_the_reader(tmp_path, monkeypatch, capsys)
                      *(["--read-every-margin"] if every else [])]) == 0
         capsys.readouterr()
     assert built == [True, False]
+
+
+def read_line_then_groups(line_text, group_texts, group_share=0.9999):
+    """The reader's number when, at every margin, the number line reads ``line_text`` (surely) and its four
+    digit groups, read apart, read ``group_texts`` (each character at ``group_share``)."""
+    reader = CardReader.__new__(CardReader)
+    reader.beam, reader.min_confidence, reader.min_char_confidence = 16, 0.9, 0.5
+    reader.confirmed_min_confidence = 0.5
+    readings = ([(line_text, 0.9999, 0.9999)] + [(t, group_share, group_share) for t in group_texts]) * len(NUMBER_PADS_X)
+    reader.recognizer = MarginRecognizer(readings, "0123456789")
+    line = FieldBox("number", (60.0, 250.0, 700.0, 290.0), 0.9)
+    groups = [FieldBox("number_group", (70.0 + 160 * i, 252.0, 210.0 + 160 * i, 288.0), 0.8) for i in range(4)]
+    card = np.full((540, 856, 3), 200, np.uint8)
+    decision, notes = reader._number(card, [line, *groups])
+    return decision, notes, len(reader.recognizer.widths)
+
+
+def test_a_line_reading_not_accepted_gives_way_to_its_groups_read_apart_when_they_are_accepted():
+    wrong = VALID[:5] + VALID[6:] + "7"  # the line lost a digit and gained one at the end: fails Luhn
+    quads = [VALID[i:i + 4] for i in range(0, 16, 4)]
+    decision, notes, crops = read_line_then_groups(wrong, quads)
+    assert decision.accepted and decision.number.reveal() == VALID and crops == 5
+    assert any("line's reading was not accepted" in n for n in notes)
+    # groups that do not make an accepted number leave the line's reading as read (never corrected)
+    spec = VALID[:-1] + "8"
+    decision, notes, _ = read_line_then_groups(spec, [spec[i:i + 4] for i in range(0, 16, 4)])
+    assert decision.number.reveal() == spec and not decision.accepted
+    decision, _, _ = read_line_then_groups(wrong, quads, group_share=0.45)
+    assert decision.number.reveal() == wrong and not decision.accepted
+    # an accepted line is not read again by its groups
+    decision, _, crops = read_line_then_groups(VALID, quads)
+    assert decision.accepted and crops == 1

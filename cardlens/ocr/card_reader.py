@@ -219,12 +219,33 @@ class CardReader:
                     decision = _check_stacked_rows(decision, line, rows)
                 if decision.accepted and len(decision.number) < SHORT_PAN:
                     decision = _check_inside_card(decision, parts, card.shape[1])
+                if not decision.accepted and how == "number line" and groups and not stacked:
+                    by_groups = self._groups_apart(card, groups, tilt, pad_x)
+                    if by_groups is not None:
+                        notes.append("number read from the number groups: the line's reading was not accepted")
+                        return by_groups, notes
                 return decision, notes
             digits = sum(ch.isdigit() for seg in segments for ch in seg[0].text)
             notes.append(f"the {how} read as {digits} digits: not a card number")
         if line is None and not groups:
             notes.append("no number field found")
         return None, notes
+
+    def _groups_apart(self, card: np.ndarray, groups: list[FieldBox], tilt: float,
+                      pad_x: float) -> NumberDecision | None:
+        """The best row of digit groups read apart, when that reading is accepted by the card rules on its own."""
+        row = max(_rows(groups), key=lambda r: sum(g.confidence for g in r))
+        if len(row) < 2:
+            return None
+        segments = [self._beams(card, g, NUMBER_CHARS, tilt, encloses=False, pad_x=pad_x) for g in row]
+        if any(not s for s in segments):
+            return None
+        decision = decide_number(segments, self.min_confidence, self.min_char_confidence)
+        if decision is None or not decision.accepted:
+            return None
+        if len(decision.number) < SHORT_PAN:
+            decision = _check_inside_card(decision, row, card.shape[1])
+        return decision if decision.accepted else None
 
     def _confirm_by_groups(self, card: np.ndarray, decision: NumberDecision, groups: list[FieldBox],
                            line: FieldBox, tilt: float, pad_x: float = PAD_X) -> NumberDecision:
