@@ -197,13 +197,14 @@ def test_cli_read_every_margin_reaches_the_reader(tmp_path, monkeypatch, capsys)
     assert built == [True, False]
 
 
-def read_line_then_groups(line_text, group_texts, group_share=0.9999):
-    """The reader's number when, at every margin, the number line reads ``line_text`` (surely) and its four
-    digit groups, read apart, read ``group_texts`` (each character at ``group_share``)."""
+def read_line_then_groups(line_text, group_texts, group_share=0.9999, line_share=0.6):
+    """The reader's number when, at every margin, the number line reads ``line_text`` (its first digit at
+    ``line_share``, the rest surely) and its four digit groups, read apart, read ``group_texts`` (each
+    character at ``group_share``)."""
     reader = CardReader.__new__(CardReader)
     reader.beam, reader.min_confidence, reader.min_char_confidence = 16, 0.9, 0.5
     reader.confirmed_min_confidence = 0.5
-    readings = ([(line_text, 0.9999, 0.9999)] + [(t, group_share, group_share) for t in group_texts]) * len(NUMBER_PADS_X)
+    readings = ([(line_text, line_share, 0.9999)] + [(t, group_share, group_share) for t in group_texts]) * len(NUMBER_PADS_X)
     reader.recognizer = MarginRecognizer(readings, "0123456789")
     line = FieldBox("number", (60.0, 250.0, 700.0, 290.0), 0.9)
     groups = [FieldBox("number_group", (70.0 + 160 * i, 252.0, 210.0 + 160 * i, 288.0), 0.8) for i in range(4)]
@@ -224,6 +225,9 @@ def test_a_line_reading_not_accepted_gives_way_to_its_groups_read_apart_when_the
     assert decision.number.reveal() == spec and not decision.accepted
     decision, _, _ = read_line_then_groups(wrong, quads, group_share=0.45)
     assert decision.number.reveal() == wrong and not decision.accepted
+    # a line read surely that fails Luhn is what is printed (a specimen): its groups do not replace it
+    decision, _, _ = read_line_then_groups(wrong, quads, line_share=0.9999)
+    assert decision.number.reveal() == wrong and not decision.accepted
     # an accepted line is not read again by its groups
-    decision, _, crops = read_line_then_groups(VALID, quads)
+    decision, _, crops = read_line_then_groups(VALID, quads, line_share=0.9999)
     assert decision.accepted and crops == 1

@@ -219,7 +219,11 @@ class CardReader:
                     decision = _check_stacked_rows(decision, line, rows)
                 if decision.accepted and len(decision.number) < SHORT_PAN:
                     decision = _check_inside_card(decision, parts, card.shape[1])
-                if not decision.accepted and how == "number line" and groups and not stacked:
+                # a line read surely that fails Luhn is what is printed (specimen numbers): only an unsure
+                # line reading gives way to its groups (with a sure one too, s54 read a printed 18-digit
+                # 2202 0000… run of zeros as a valid 19-digit number from its groups)
+                if (not decision.accepted and decision.number.confidence < self.min_confidence
+                        and how == "number line" and groups and not stacked):
                     by_groups = self._groups_apart(card, groups, tilt, pad_x)
                     if by_groups is not None:
                         notes.append("number read from the number groups: the line's reading was not accepted")
