@@ -76,9 +76,9 @@ def evaluate_synthetic(detector, data_yaml: str | Path, split: str = "val", limi
         label = _read_label(root / "labels" / split / (img_path.stem + ".txt"), w, h)
         if with_map:  # every box the network scores at all, as a validator ranks them
             every = detector.detect(img, conf=MAP_CONF, verify=False)
-            boxes = np.array([d.box for d in every], float).reshape(-1, 4)
-            ranked.append((None if label is None else label[0], boxes, np.array([d.box_score for d in every], float)))
-            by_conf.append((None if label is None else label[0], boxes, np.array([d.confidence for d in every], float)))
+            card_box, boxes = None if label is None else label[0], np.array([d.box for d in every], float).reshape(-1, 4)
+            ranked.append((card_box, boxes, np.array([d.box_score for d in every], float)))
+            by_conf.append((card_box, boxes, np.array([d.confidence for d in every], float)))
         dets = detector.detect(img)
         if label is None:
             neg += 1
