@@ -1,5 +1,5 @@
 """Fields read at several crop margins: the surest name and date kept (and no further margin read once
-one is sure), an unaccepted number tried again."""
+one is sure), an unaccepted number tried again at the next margin and then at every margin combined."""
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from cardlens.ocr.card_reader import (
 )
 from cardlens.ocr.charset import CHARSET
 from cardlens.ocr.field_locator import FieldBox
-from tests.test_frame_fallback import VALID, reading
+from tests.test_frame_fallback import VALID
 
 
 def probs_for(text: str, weakest: float, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -123,39 +123,47 @@ def test_a_sure_date_ends_the_margin_loop():
     assert date.text == "12/39" and len(widths) == 2
 
 
-def read_number(by_margin):
-    """The reader's number when its reading at each margin is ``by_margin[pad_x]`` (a reading or None
-    for "no number field"), and the margins it read at."""
+def read_number_line(readings):
+    """The reader's number when its number line's crops, one per margin of ``NUMBER_PADS_X`` in order,
+    read ``readings`` (text, first digit's probability), the notes, and the widths of the crops it cut."""
     reader = CardReader.__new__(CardReader)
-    margins = []
-
-    def at(card, layout, tilt, pad_x):
-        margins.append(pad_x)
-        r = by_margin[pad_x]
-        return (r.decision, ["number read from the number line"]) if r else (None, ["no number field found"])
-
-    reader._number_at = at
-    field = [] if by_margin[NUMBER_PADS_X[0]] is None else [FieldBox("number", (60.0, 250.0, 700.0, 290.0), 0.8)]
-    decision, notes = reader._number(np.zeros((540, 856, 3), np.uint8), field)
-    return decision, notes, margins
+    reader.beam, reader.min_confidence, reader.min_char_confidence = 16, 0.9, 0.5
+    reader.confirmed_min_confidence = 0.5
+    reader.recognizer = MarginRecognizer(readings, "0123456789")
+    card = np.full((540, 856, 3), 200, np.uint8)
+    decision, notes = reader._number(card, [FieldBox("number", (60.0, 250.0, 700.0, 290.0), 0.8)])
+    return decision, notes, reader.recognizer.widths
 
 
 def test_an_unaccepted_number_is_read_again_at_the_next_margin():
-    first, second = NUMBER_PADS_X
-    sure, unsure = reading(VALID, 0.97), reading(VALID[:-1] + "8", 0.4)
-    # accepted at once: one reading
-    decision, _, margins = read_number({first: sure, second: unsure})
-    assert decision.accepted and margins == [first]
+    _, second = NUMBER_PADS_X
+    # accepted at once: one crop read
+    decision, _, widths = read_number_line([(VALID, 0.97), (VALID[:-1] + "8", 0.4)])
+    assert decision.accepted and len(widths) == 1
     # not accepted: the accepted reading at the next margin takes its place, and says so
-    decision, notes, margins = read_number({first: unsure, second: sure})
-    assert decision.accepted and decision.number.reveal() == VALID and margins == [first, second]
-    assert "wide of the text" in notes[-1]
-    # accepted nowhere: the first margin's reading stands
-    decision, _, _ = read_number({first: unsure, second: reading(VALID[:-2] + "55", 0.3)})
-    assert not decision.accepted and decision.number.reveal() == VALID[:-1] + "8"
-    # no number field: not read again
-    decision, notes, margins = read_number({first: None, second: sure})
-    assert decision is None and margins == [first]
+    decision, notes, widths = read_number_line([(VALID, 0.4), (VALID, 0.97)])
+    assert decision.accepted and decision.number.reveal() == VALID and len(widths) == 2 and widths[0] < widths[1]
+    assert f"{second:g} box heights wide" in notes[-1]
+    # no number field: nothing read
+    reader = CardReader.__new__(CardReader)
+    reader.recognizer = MarginRecognizer([])
+    assert reader._number(np.zeros((540, 856, 3), np.uint8), [])[0] is None and not reader.recognizer.widths
+
+
+def test_a_number_no_margin_accepts_alone_may_be_accepted_from_its_crops_combined():
+    assert len(NUMBER_PADS_X) == 2
+    # each look holds 0.8 of its beams for the same digits, too little alone: together they are sure,
+    # and no crop is recognized twice
+    decision, notes, widths = read_number_line([(VALID, 0.8), (VALID, 0.8)])
+    assert decision.accepted and decision.number.reveal() == VALID and decision.number.confidence > 0.95
+    assert len(widths) == 2 and "combined" in notes[-1]
+    # the other look reads something else: the first reading stands as read, not accepted
+    decision, _, _ = read_number_line([(VALID, 0.8), ("5" + VALID[1:], 0.8)])
+    assert not decision.accepted and decision.number.reveal() == VALID and decision.number.confidence < 0.9
+    # a Luhn-failing reading is never accepted, however surely both looks agree on it
+    spec = VALID[:-1] + "8"
+    decision, _, _ = read_number_line([(spec, 0.8), (spec, 0.8)])
+    assert not decision.accepted and decision.number.reveal() == spec
 
 
 def test_reading_every_margin_is_a_switch():

@@ -365,3 +365,60 @@ def test_a_date_taken_for_a_group_beside_stacked_rows_does_not_break_them():
     turned = FieldBox("number", (58.0, 296.0, 480.0, 352.0), 0.9)
     _, groups, _, stacked = _number_layout([turned, *level])
     assert not stacked and groups == level
+
+
+def test_ctc_log_likelihood_sums_every_alignment():
+    """The forward algorithm against brute force: every path of 5 frames over blank, 1, 2 and space, each
+    collapsed to its text, summed."""
+    import itertools
+
+    from cardlens.ocr.ctc import log_likelihoods
+
+    allowed = allowed_classes("12 ")
+    probs = softmax(np.random.default_rng(0).normal(size=(5, len(CHARSET) + 1)) * 2)
+    p = probs[:, allowed] / probs[:, allowed].sum(axis=1, keepdims=True)
+    exact: dict[str, float] = {}
+    for path in itertools.product(range(len(allowed)), repeat=5):
+        text, prev = "", None
+        for k in path:
+            if k and k != prev:
+                text += CHARSET[allowed[k] - 1]
+            prev = k
+        exact[text] = exact.get(text, 0.0) + float(np.prod(p[np.arange(5), path]))
+    texts = ["", "1", "11", "12", "2 1", "121", "1221", "111111"]
+    got = np.exp(log_likelihoods(probs, allowed, texts))
+    assert got == pytest.approx([exact.get(t, 0.0) for t in texts], rel=1e-9, abs=1e-15)
+    assert got[-1] == 0.0  # six characters, three of them repeated, cannot fit in five frames
+
+
+def unsure_digit(text: str, pos: int, p_right: float, wrong: str) -> np.ndarray:
+    """``frames(text)`` with the character at ``pos`` read right at ``p_right`` and as ``wrong`` otherwise."""
+    p = frames(text)
+    p[3 * pos, :] = 1e-4
+    p[3 * pos, class_of(text[pos])], p[3 * pos, class_of(wrong)] = p_right, 1 - p_right
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_crops_that_agree_make_a_surer_reading_than_either_alone():
+    from cardlens.ocr.ctc import combined_beams
+
+    allowed = allowed_classes(NUMBER_CHARS)
+    a, b = unsure_digit(VALID, 15, 0.8, "2"), unsure_digit(VALID, 15, 0.75, "7")
+    single = [beam_search(p, allowed)[0] for p in (a, b)]
+    assert all(r.text == VALID and r.probability < 0.9 for r in single)
+    both = combined_beams([a, b], allowed)
+    assert both[0].text == VALID and both[0].probability > 0.9
+    assert sum(r.probability for r in both) == pytest.approx(1.0)
+    # one crop: its own beam search, unchanged
+    assert combined_beams([a], allowed) == beam_search(a, allowed)
+
+
+def test_crops_that_disagree_leave_the_combined_reading_unsure():
+    from cardlens.ocr.ctc import combined_beams
+
+    allowed = allowed_classes(NUMBER_CHARS)
+    a, b = unsure_digit(VALID, 15, 0.8, "2"), unsure_digit(VALID, 15, 0.2, "2")
+    both = combined_beams([a, b], allowed)
+    assert {both[0].text, both[1].text} == {VALID, INVALID}
+    assert both[0].probability == pytest.approx(0.5, abs=0.01)
+    assert not decide_number([both]).accepted

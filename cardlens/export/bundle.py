@@ -93,6 +93,9 @@ CONTRACT = {
         "output": "raw (1, 8, N): cx, cy, w, h in input px, 4 class scores (number, number_group, expiry, name)",
         "post": "score ≥ thresholds.conf, NMS per class; crop each field with margins 0.3 × box height left/right "
                 f"(a number not accepted is read again at {NUMBER_PADS_X[1]:g}, and an accepted reading there is taken; "
+                "failing that, the crops at both margins read together are taken when accepted: every crop's beam "
+                "readings are candidates, each scored by the product over the crops of its CTC probability (the "
+                "forward algorithm), its share among them its confidence, cardlens.ocr.ctc.combined_beams; "
                 f"the expiry is read at {', '.join(f'{p:g}' for p in EXPIRY_PADS_X)} and the date holding the largest share "
                 f"of its beams kept, no later margin read once a date holds ≥ {DATE_SURE_SHARE:g} of them; the name at "
                 f"{', '.join(f'{p:g}' for p in NAME_PADS_X)} in that order and the reading whose weakest character is "

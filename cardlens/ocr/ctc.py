@@ -88,3 +88,71 @@ def beam_search(probs: np.ndarray, allowed: list[int], beam: int = 16, prune: fl
         beams = {k: [v[0] / norm, v[1] / norm, v[2]] for k, v in ranked}
     out = [Reading(k, tuple(float(c) for c in v[2]), float(v[0] + v[1])) for k, v in beams.items()]
     return sorted(out, key=lambda r: -r.probability)
+
+
+def log_likelihoods(probs: np.ndarray, allowed: list[int], texts: list[str]) -> np.ndarray:
+    """log P(text | frames) for each text, summed over every CTC alignment (the forward algorithm), with
+    the frames' probabilities renormalised over ``allowed`` as :func:`beam_search` does; -inf for a text
+    that cannot be aligned to the frames. Vectorised over the texts: one pass over the frames."""
+    p = np.asarray(probs, dtype=np.float64)[:, allowed]
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+    with np.errstate(divide="ignore"):
+        lp = np.log(p)
+    col = {k: i for i, k in enumerate(allowed)}
+    blank = col[BLANK]
+    ext_len = [2 * len(t) + 1 for t in texts]
+    s_max = max(ext_len, default=1)
+    ext = np.full((len(texts), s_max), blank, dtype=np.int64)
+    skip = np.zeros((len(texts), s_max), dtype=bool)   # s may be reached from s-2 (a character after a blank
+    valid = np.zeros((len(texts), s_max), dtype=bool)  # between two different characters)
+    for k, text in enumerate(texts):
+        labels = [col[CHARSET.index(ch) + 1] for ch in text]
+        ext[k, 1:2 * len(labels):2] = labels
+        valid[k, :ext_len[k]] = True
+        for j in range(1, len(labels)):
+            skip[k, 2 * j + 1] = labels[j] != labels[j - 1]
+    neg = -np.inf
+    alpha = np.full((len(texts), s_max), neg)
+    alpha[:, 0] = lp[0, ext[:, 0]]
+    alpha[:, 1] = np.where(valid[:, 1], lp[0, ext[:, 1]], neg) if s_max > 1 else alpha[:, 0]
+    if s_max == 1:
+        alpha = alpha[:, :1]
+    for t in range(1, lp.shape[0]):
+        prev1 = np.concatenate([np.full((len(texts), 1), neg), alpha[:, :-1]], axis=1)
+        prev2 = np.concatenate([np.full((len(texts), 2), neg), alpha[:, :-2]], axis=1)
+        prev2 = np.where(skip, prev2, neg)
+        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t, ext]
+        alpha = np.where(valid, alpha, neg)
+    rows = np.arange(len(texts))
+    last = np.array(ext_len) - 1
+    end = alpha[rows, last]
+    before = np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], neg)
+    return np.logaddexp(end, before)
+
+
+def combined_beams(probs_per_crop: list[np.ndarray], allowed: list[int], beam: int = 16) -> list[Reading]:
+    """Readings of one field from several crops of it (margins), best first: every crop's beam readings
+    are candidates, each scored by the product over crops of its CTC probability (the crops as independent
+    looks), ``probability`` its share among the candidates. Character confidences are the mean over the
+    crops whose beams held the reading."""
+    per_crop = [beam_search(p, allowed, beam=beam) for p in probs_per_crop]
+    if len(per_crop) == 1:
+        return per_crop[0]
+    texts = list(dict.fromkeys(r.text for readings in per_crop for r in readings))
+    if not texts:
+        return []
+    score = np.sum([log_likelihoods(p, allowed, texts) for p in probs_per_crop], axis=0)
+    finite = np.isfinite(score)
+    if not finite.any():
+        return per_crop[0]
+    share = np.where(finite, np.exp(score - score[finite].max()), 0.0)
+    share /= share.sum()
+    confs: dict[str, list[tuple[float, ...]]] = {}
+    for readings in per_crop:
+        for r in readings:
+            confs.setdefault(r.text, []).append(r.char_confidences)
+    out = []
+    for text, s in zip(texts, share, strict=True):
+        c = np.mean(np.array(confs[text], dtype=np.float64), axis=0) if text else np.zeros(0)
+        out.append(Reading(text, tuple(float(v) for v in c), float(s)))
+    return sorted(out, key=lambda r: -r.probability)[:beam]
