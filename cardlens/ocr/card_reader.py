@@ -18,7 +18,7 @@ import numpy as np
 from cardlens.cardrules import normalize_name
 from cardlens.cardrules.expiry import parse_expiry
 from cardlens.ocr.charset import EXPIRY_CHARS, NAME_CHARS, NUMBER_CHARS, allowed_classes
-from cardlens.ocr.ctc import combined_beams, greedy
+from cardlens.ocr.ctc import beam_search, combined_beams, greedy
 from cardlens.ocr.field_locator import FieldBox, FieldLocator
 from cardlens.ocr.fields import CardFields
 from cardlens.ocr.line_crop import PAD_X, crop_line, tilt_from_groups
@@ -178,13 +178,22 @@ class CardReader:
                pad_x: float | tuple = PAD_X, seen: dict | None = None):
         """Beam readings of one box's crop at margin ``pad_x``, or of its crops at each of a tuple of
         margins, combined (:func:`cardlens.ocr.ctc.combined_beams`); None when no crop can be cut.
-        ``seen`` (one card's reading) keeps each crop's probabilities so no crop is recognized twice."""
+        ``seen`` (one card's reading) keeps each crop's probabilities and beam readings, so no crop is
+        recognized or searched twice."""
         seen = {} if seen is None else seen
-        probs = [p for pad in (pad_x if isinstance(pad_x, tuple) else (pad_x,))
-                 if (p := self._probs(card, box, tilt, encloses, pad, seen)) is not None]
+        allowed = allowed_classes(chars)
+        probs, readings = [], []
+        for pad in pad_x if isinstance(pad_x, tuple) else (pad_x,):
+            p = self._probs(card, box, tilt, encloses, pad, seen)
+            if p is not None:
+                key = (box.box, tilt, encloses, pad, chars)
+                if key not in seen:
+                    seen[key] = beam_search(p, allowed, beam=self.beam)
+                probs.append(p)
+                readings.append(seen[key])
         if not probs:
             return None
-        return combined_beams(probs, allowed_classes(chars), beam=self.beam)
+        return readings[0] if len(readings) == 1 else combined_beams(probs, allowed, self.beam, readings)
 
     def _probs(self, card: np.ndarray, box: FieldBox, tilt: float, encloses: bool, pad_x: float,
                seen: dict) -> np.ndarray | None:

@@ -96,8 +96,6 @@ def log_likelihoods(probs: np.ndarray, allowed: list[int], texts: list[str]) -> 
     that cannot be aligned to the frames. Vectorised over the texts: one pass over the frames."""
     p = np.asarray(probs, dtype=np.float64)[:, allowed]
     p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
-    with np.errstate(divide="ignore"):
-        lp = np.log(p)
     col = {k: i for i, k in enumerate(allowed)}
     blank = col[BLANK]
     ext_len = [2 * len(t) + 1 for t in texts]
@@ -111,31 +109,36 @@ def log_likelihoods(probs: np.ndarray, allowed: list[int], texts: list[str]) -> 
         valid[k, :ext_len[k]] = True
         for j in range(1, len(labels)):
             skip[k, 2 * j + 1] = labels[j] != labels[j - 1]
-    neg = -np.inf
-    alpha = np.full((len(texts), s_max), neg)
-    alpha[:, 0] = lp[0, ext[:, 0]]
-    alpha[:, 1] = np.where(valid[:, 1], lp[0, ext[:, 1]], neg) if s_max > 1 else alpha[:, 0]
-    if s_max == 1:
-        alpha = alpha[:, :1]
-    for t in range(1, lp.shape[0]):
-        prev1 = np.concatenate([np.full((len(texts), 1), neg), alpha[:, :-1]], axis=1)
-        prev2 = np.concatenate([np.full((len(texts), 2), neg), alpha[:, :-2]], axis=1)
-        prev2 = np.where(skip, prev2, neg)
-        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t, ext]
-        alpha = np.where(valid, alpha, neg)
+    # probability space, each text's forward variables rescaled every frame (their log scale kept apart)
+    emit = np.where(valid[None], p[:, ext], 0.0)                    # (T, texts, states)
+    alpha = np.zeros((len(texts), s_max))
+    alpha[:, :2] = emit[0, :, :2]
+    log_scale = np.zeros(len(texts))
+    step = np.empty_like(alpha)
+    for t in range(1, p.shape[0]):
+        step[:] = alpha
+        step[:, 1:] += alpha[:, :-1]
+        step[:, 2:] += np.where(skip[:, 2:], alpha[:, :-2], 0.0)
+        alpha = step * emit[t]
+        top = alpha.max(axis=1)
+        top[top == 0] = 1.0
+        alpha /= top[:, None]
+        log_scale += np.log(top)
     rows = np.arange(len(texts))
     last = np.array(ext_len) - 1
-    end = alpha[rows, last]
-    before = np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], neg)
-    return np.logaddexp(end, before)
+    end = alpha[rows, last] + np.where(last >= 1, alpha[rows, np.maximum(last - 1, 0)], 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(end) + log_scale
 
 
-def combined_beams(probs_per_crop: list[np.ndarray], allowed: list[int], beam: int = 16) -> list[Reading]:
+def combined_beams(probs_per_crop: list[np.ndarray], allowed: list[int], beam: int = 16,
+                   readings_per_crop: list[list[Reading]] | None = None) -> list[Reading]:
     """Readings of one field from several crops of it (margins), best first: every crop's beam readings
     are candidates, each scored by the product over crops of its CTC probability (the crops as independent
     looks), ``probability`` its share among the candidates. Character confidences are the mean over the
-    crops whose beams held the reading."""
-    per_crop = [beam_search(p, allowed, beam=beam) for p in probs_per_crop]
+    crops whose beams held the reading. ``readings_per_crop``: each crop's :func:`beam_search` over
+    ``allowed``, when already run."""
+    per_crop = readings_per_crop or [beam_search(p, allowed, beam=beam) for p in probs_per_crop]
     if len(per_crop) == 1:
         return per_crop[0]
     texts = list(dict.fromkeys(r.text for readings in per_crop for r in readings))
