@@ -193,7 +193,7 @@ class CardReader:
                 readings.append(seen[key])
         if not probs:
             return None
-        return readings[0] if len(readings) == 1 else combined_beams(probs, allowed, self.beam, readings)
+        return combined_beams(probs, allowed, self.beam, readings)
 
     def _probs(self, card: np.ndarray, box: FieldBox, tilt: float, encloses: bool, pad_x: float,
                seen: dict) -> np.ndarray | None:
@@ -218,8 +218,8 @@ class CardReader:
             decision, notes = self._number_at(card, layout, tilt, pad_x, seen)
             if decision is not None and decision.accepted:
                 if first is not None:
-                    how = (f"crops {pad_x:g} box heights wide of the text" if isinstance(pad_x, float)
-                           else "its crops at every margin, combined")
+                    how = ("its crops at every margin, combined" if isinstance(pad_x, tuple)
+                           else f"crops {pad_x:g} box heights wide of the text")
                     notes.append(f"number accepted from {how}")
                 return decision, notes
             first = first or (decision, notes)
