@@ -187,3 +187,76 @@ def test_a_card_filling_the_frame_gets_no_second_look(onnx_det):
     img = np.full((300, 400, 3), 90, np.uint8)
     det = CardDetection(np.array([[20, 20], [380, 20], [380, 280], [20, 280]], np.float32), 0.9, "yolo-pose")
     assert onnx_det.zoomed(img, det) is det
+
+
+def test_unturned_points_map_each_turned_frame_back():
+    from cardlens.detector.model import unturned_points
+
+    img = np.zeros((30, 50), np.uint8)
+    img[3, 7] = 255
+    for k, rot in ((1, cv2.ROTATE_90_CLOCKWISE), (2, cv2.ROTATE_180), (3, cv2.ROTATE_90_COUNTERCLOCKWISE)):
+        turned = np.rot90(img, -k)
+        assert np.array_equal(turned, cv2.rotate(img, rot))  # the turn the detector makes is OpenCV's clockwise one
+        y, x = np.argwhere(turned == 255)[0]
+        assert np.allclose(unturned_points(np.array([[x + 0.5, y + 0.5]]), k, 50, 30), [[7.5, 3.5]])
+
+
+class _TurnAwareNetwork:
+    """A stand-in for the network: one card, seen with ``conf[k]`` in the frame turned ``k`` quarter turns
+    clockwise (told by where a marker pixel of the upright frame landed), its corners where the turn put them."""
+
+    def __init__(self, quad, conf, h=200, w=300):
+        self.quad, self.conf, self.h, self.w, self.turns = np.asarray(quad, np.float64), conf, h, w, []
+
+    def marked(self):
+        img = np.zeros((self.h, self.w, 3), np.uint8)
+        img[2, 2] = 255
+        return img
+
+    def __call__(self, img, conf, iou, max_det):
+        from cardlens.detector.types import CardDetection
+
+        y, x = np.argwhere(img[:, :, 0] == 255)[0]
+        top, left = y < img.shape[0] / 2, x < img.shape[1] / 2
+        k = {(True, True): 0, (True, False): 1, (False, False): 2, (False, True): 3}[(bool(top), bool(left))]
+        self.turns.append(k)
+        qx, qy, h, w = self.quad[:, 0], self.quad[:, 1], self.h, self.w
+        quad = [self.quad, np.stack([h - qy, qx], 1), np.stack([w - qx, h - qy], 1), np.stack([qy, w - qx], 1)][k]
+        return [CardDetection(quad.astype(np.float32), self.conf[k], "net")] if self.conf[k] >= conf else []
+
+
+class _TakesEverything:
+    keep = 0.2
+
+    def probabilities(self, img, corners):
+        return np.ones(len(corners))
+
+
+@pytest.mark.parametrize("conf, turns, winner", [
+    ((0.3, 0.2, 0.8, 0.25), [0, 1, 2, 3], "net+turn180"),   # unsure: three more looks, the surest wins
+    ((0.9, 0.2, 0.95, 0.2), [0], "net"),                     # sure: no more looks
+    ((0.05, 0.8, 0.8, 0.8), [0], None),                      # nothing seen upright: the turns never make a card
+])
+def test_an_unsure_card_is_looked_at_again_turned(onnx_det, conf, turns, winner):
+    quad = [[40, 50], [200, 60], [195, 150], [35, 140]]
+    net = _TurnAwareNetwork(quad, conf)
+    det = CardDetector(onnx_det.spec, onnx_det._run, "onnx", _TakesEverything())
+    det._network = net
+    found = det.detect(net.marked(), zoom=False, refine=False)
+    assert net.turns == turns
+    if winner is None:
+        assert found == []
+        return
+    assert [d.method for d in found] == [winner]  # the same card seen in several looks is kept once
+    assert found[0].confidence == max(conf) if len(turns) > 1 else conf[0]
+    assert np.allclose(found[0].corners, quad, atol=1e-4)  # mapped back, still in the card's design order
+    assert np.allclose(found[0].box, (35, 50, 200, 150), atol=1e-4)
+
+
+def test_the_turned_looks_run_only_behind_the_verifier(onnx_det):
+    net = _TurnAwareNetwork([[40, 50], [200, 60], [195, 150], [35, 140]], (0.3, 0.2, 0.8, 0.25))
+    det = CardDetector(onnx_det.spec, onnx_det._run, "onnx", _TakesEverything())
+    det._network = net
+    assert [d.method for d in det.detect(net.marked(), conf=0.1, verify=False, zoom=False, refine=False)] == ["net"]
+    assert net.turns == [0]
+    assert [d.method for d in det.detect(net.marked(), turn=False, zoom=False, refine=False)] == ["net"]

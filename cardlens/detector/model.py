@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardlens.detector.postprocess import box_iou, decode_pose
+from cardlens.detector.postprocess import box_iou, decode_pose, nms
 from cardlens.detector.preprocess import spec_input
 from cardlens.detector.refine import refined
 from cardlens.detector.runtime import RawRunner, open_model_folder, torch_runner
@@ -25,6 +25,8 @@ DEFAULT_DETECTOR = MODELS_DIR / "card-detector"
 VERIFIER_BESIDE = {"card-detector": "card-verifier", "detector": "verifier"}
 ZOOM_CONTEXT = 3.0   # the zoomed second look's cut: this many times the card box's longer side
 ZOOM_CONF = 0.01     # score floor in the second look: the card is known to be there, only its best box is wanted
+TURN_BELOW = 0.5     # a frame whose surest card scores under this is looked at again turned (``CardDetector.turned``)
+TURNS = (1, 2, 3)    # quarter turns clockwise of those looks
 
 
 def verifier_beside(folder: Path) -> Path | None:
@@ -73,7 +75,7 @@ class CardDetector:
 
     def detect(self, image: object, conf: float | None = None, iou: float | None = None,
                max_det: int | None = None, color: str = "bgr", refine: bool = True,
-               verify: bool = True, zoom: bool = True) -> list[CardDetection]:
+               verify: bool = True, zoom: bool = True, turn: bool = True) -> list[CardDetection]:
         """All cards in ``image`` (path, bytes, PIL or array; arrays are BGR unless ``color="rgb"``).
 
         ``refine`` fits each card's edges near the network's corners (:mod:`cardlens.detector.refine`);
@@ -81,7 +83,11 @@ class CardDetector:
         sets ``card_score`` on the others; the score threshold is then ``thresholds.conf_verified``.
         ``verify=False`` (or no verifier) is the detector alone at ``thresholds.conf``.
         ``zoom`` looks at each card found once more, cut out of the frame with context around it
-        (:meth:`zoomed`), before the edges are fitted."""
+        (:meth:`zoomed`), before the edges are fitted. ``turn``: when the surest card the verifier kept
+        scores under :data:`TURN_BELOW`, the network looks at the frame turned by each of :data:`TURNS`
+        quarter turns as well (:meth:`turned`). Only behind the verifier: without it the extra looks add
+        false boxes (box mAP50-95 0.909 → 0.904 on 400 synthetic val scenes), and a frame where no card was
+        seen is never looked at again, so the turns cannot make a card out of an empty frame."""
         img = load_image(image, color=color)
         s = self.spec
         t = s.thresholds
@@ -89,20 +95,43 @@ class CardDetector:
         if conf is None:  # the lower threshold only when the verifier removes the false boxes it lets in
             conf = self.conf if verifying else float(t.get("conf", 0.25))
         iou = t.get("iou", 0.5) if iou is None else iou
-        found = self._network(img, conf, iou, t.get("max_det", 10) if max_det is None else max_det)
-        scores = [None] * len(found)
+        max_det = t.get("max_det", 10) if max_det is None else max_det
+        found = self._look(img, conf, iou, max_det, verifying, zoom)
+        if turn and verifying and TURNS and found and max(d.confidence for d in found) < TURN_BELOW:
+            found = self.turned(img, found, conf, iou, max_det, verifying, zoom)
+        if refine:
+            found = [refined(img, d) for d in found]
+        return found
+
+    def _look(self, img: np.ndarray, conf: float, iou: float, max_det: int, verifying: bool,
+              zoom: bool) -> list[CardDetection]:
+        """One look at ``img``: network, verifier, zoomed second look (no edge fitting)."""
+        found = self._network(img, conf, iou, max_det)
         if verifying and found:
             # the verifier judges the network's own corners from the whole frame, so neither the zoomed
             # look nor the edge fitting can change what it lets through (with the consensus fitting's
             # corners it let one more synthetic no-card scene of 126 and one more real business card through)
             probs = self.verifier.probabilities(img, [d.corners for d in found])
-            kept = [i for i, p in enumerate(probs) if p >= self.verifier.keep]
-            found, scores = [found[i] for i in kept], [float(probs[i]) for i in kept]
+            found = [replace(d, card_score=float(p)) for d, p in zip(found, probs, strict=True)
+                     if p >= self.verifier.keep]
         if zoom:
             found = [self.zoomed(img, d, iou) for d in found]
-        if refine:
-            found = [refined(img, d) for d in found]
-        return [d if p is None else replace(d, card_score=p) for d, p in zip(found, scores, strict=True)]
+        return found
+
+    def turned(self, img: np.ndarray, found: list[CardDetection], conf: float, iou: float, max_det: int,
+               verifying: bool = True, zoom: bool = True) -> list[CardDetection]:
+        """``found`` (the upright look's cards) pooled with the cards the network finds in the frame turned
+        by each of :data:`TURNS` quarter turns, mapped back; overlapping boxes (IoU ≥ ``iou``) keep the most
+        confident. The corners stay in design order: they belong to the card, not to the frame."""
+        h, w = img.shape[:2]
+        pool = list(found)
+        for k in TURNS:
+            seen = self._look(np.ascontiguousarray(np.rot90(img, -k)), conf, iou, max_det, verifying, zoom)
+            pool += [turned_back(d, k, w, h) for d in seen]
+        if len(pool) < 2:
+            return pool
+        keep = nms(np.array([d.box for d in pool], np.float64), np.array([d.confidence for d in pool]), iou)
+        return [pool[i] for i in keep[:max_det]]
 
     def zoomed(self, img: np.ndarray, detection: CardDetection, iou: float = 0.5) -> CardDetection:
         """``detection`` as the network sees it in a square cut :data:`ZOOM_CONTEXT` times the card's box
@@ -150,3 +179,26 @@ class CardDetector:
         from cardlens.geometry import rectified_size
 
         return rectify(image, detection.corners, rectified_size(detection.corners, landscape_width))
+
+
+def unturned_points(p: np.ndarray, k: int, w: int, h: int) -> np.ndarray:
+    """Points ``(n, 2)`` of a ``w`` × ``h`` frame turned ``k`` quarter turns clockwise (``np.rot90(img, -k)``),
+    in the frame's own coordinates (continuous: pixel *i* covers [*i*, *i* + 1))."""
+    p = np.asarray(p, np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    k %= 4
+    if k == 1:
+        return np.stack([y, h - x], 1)
+    if k == 2:
+        return np.stack([w - x, h - y], 1)
+    if k == 3:
+        return np.stack([w - y, x], 1)
+    return p.copy()
+
+
+def turned_back(d: CardDetection, k: int, w: int, h: int) -> CardDetection:
+    """A detection found in the frame turned ``k`` quarter turns clockwise, in the frame's coordinates."""
+    b = unturned_points(np.asarray(d.box, np.float64), k, w, h)
+    box = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 0].max()), float(b[:, 1].max()))
+    return replace(d, corners=unturned_points(d.corners, k, w, h).astype(np.float32), box=box,
+                   method=f"{d.method}+turn{k * 90}")

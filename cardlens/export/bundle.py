@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cardlens._version import __version__
+from cardlens.detector.model import TURN_BELOW, TURNS, ZOOM_CONTEXT
 from cardlens.detector.verifier import CROP_MARGIN, CROP_SIZE, INPUT_SIZE
 from cardlens.export import calibration as calib
 from cardlens.export.sources import Source, pipeline_sources, torch_module
@@ -48,8 +49,15 @@ CONTRACT = {
         "output": "raw (1, 17, N): cx, cy, w, h in input px, card score (sigmoid), 4 corners × (x, y, visibility)",
         "post": "score ≥ thresholds.conf, or thresholds.conf_verified with the card verifier (every bundle "
                 "carries one), greedy NMS at thresholds.iou, undo the letterbox; corners in the card "
-                "design's order (top-left of the design first, clockwise); optional edge-fit refinement "
-                "(cardlens.detector.refine); then the card verifier (below) keeps or drops each detection",
+                "design's order (top-left of the design first, clockwise); the card verifier (below) keeps or "
+                "drops each detection; each kept card is looked at again in a square cut of the frame "
+                f"{ZOOM_CONTEXT:g} × its box's longer side around it (not when the cut would hold the whole "
+                "frame), the box over it (IoU ≥ 0.5) giving its corners and box (cardlens.detector.model."
+                "CardDetector.zoomed); when the surest kept card scores under "
+                f"{TURN_BELOW:g}, the frame turned by {', '.join(str(90 * k) for k in TURNS)}° clockwise is looked at "
+                "the same way (network, verifier, zoomed look), its cards mapped back and pooled with the first "
+                "look's, greedy NMS at thresholds.iou keeping the most confident (CardDetector.turned); "
+                "optional edge-fit refinement (cardlens.detector.refine)",
         "warp": f"the 4 corners grown by {CARD_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                 "(cardlens.geometry.grow_quad), then a perspective warp to 856×540 (landscape) or 540×856 "
                 "(portrait, first edge shorter)",
@@ -77,7 +85,7 @@ CONTRACT = {
                           "(cardlens.ocr.card_reader.text_at_edges, cardlens.scanner.grown_card_loses)",
     },
     "verifier": {
-        "input": "per detection (after the refinement): its 4 corners, turned by one place when the first edge is "
+        "input": "per detection, the network's own corners (before the zoomed look and the refinement): its 4 corners, turned by one place when the first edge is "
                  "the shorter (portrait) so the long side runs across, grown by "
                  f"{CROP_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                  "(cardlens.geometry.grow_quad), perspective warp to "
