@@ -260,3 +260,28 @@ def test_the_turned_looks_run_only_behind_the_verifier(onnx_det):
     assert [d.method for d in det.detect(net.marked(), conf=0.1, verify=False, zoom=False, refine=False)] == ["net"]
     assert net.turns == [0]
     assert [d.method for d in det.detect(net.marked(), turn=False, zoom=False, refine=False)] == ["net"]
+    assert net.turns == [0, 0]
+    without = CardDetector(onnx_det.spec, onnx_det._run, "onnx", _TakesEverything(), turns=())
+    without._network = net
+    assert [d.method for d in without.detect(net.marked(), zoom=False, refine=False)] == ["net"]
+    assert net.turns == [0, 0, 0]
+
+
+def test_eval_detector_reports_its_turns_and_finds_a_clear_card(tmp_path, capsys):
+    import json
+
+    from cardlens.cli import main
+    from cardlens.synth.scene import render_scene
+
+    s = render_scene(5, 2, 480, scale_range=(0.5, 0.6), inside_share=1.0)
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "card.jpg"), cv2.cvtColor(s.image, cv2.COLOR_RGB2BGR))
+    c = np.asarray(s.corners, float)
+    row = {"file": "images/card.jpg", "card_box": [*c.min(0).tolist(), *c.max(0).tolist()], "image_type": "photo",
+           "orientation": "horizontal", "side": "front", "difficulty": "easy"}
+    (tmp_path / "labels.jsonl").write_text(json.dumps(row) + "\n")
+    for flags, turns in (([], [90, 180, 270]), (["--no-turns"], [])):
+        assert main(["eval", "detector", "--realcards", str(tmp_path), "--json", *flags]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["turns_degrees"] == turns
+        assert report["realcards"]["found_iou50"] == 1.0 and report["realcards"]["images_with_card"] == 1

@@ -20,6 +20,8 @@ def register(subparsers) -> None:
     d.add_argument("--verifier", default="beside", metavar="DIR",
                    help="card verifier folder; 'beside' (default) takes the one beside the detector folder "
                         "if there is one, 'none' measures the detector alone")
+    d.add_argument("--no-turns", action="store_true",
+                   help="never look at an unsure card again in the frame turned by quarter turns")
     d.add_argument("--limit", type=int, default=None, help="at most this many synthetic val images")
     d.add_argument("--no-map", action="store_true", help="skip ultralytics' mAP computation")
     d.add_argument("--realcards", default=DEFAULT_REALCARDS, help="realcards-dev folder ('' to skip)")
@@ -55,13 +57,14 @@ def register(subparsers) -> None:
 
 def run_detector(args: argparse.Namespace) -> int:
     from cardlens.detector.evaluate import evaluate_realcards, evaluate_synthetic, metrics_to_dict
-    from cardlens.detector.model import DEFAULT_DETECTOR, CardDetector
+    from cardlens.detector.model import DEFAULT_DETECTOR, TURNS, CardDetector
 
     folder = Path(args.model) if args.model else DEFAULT_DETECTOR
     verifier = {"beside": True, "none": False}.get(args.verifier, args.verifier)
-    det = CardDetector.load(folder, runtime=args.runtime, verifier=verifier)
+    det = CardDetector.load(folder, runtime=args.runtime, verifier=verifier, turns=() if args.no_turns else TURNS)
     report: dict = {"model": det.spec.name, "runtime": args.runtime, "input_size": list(det.spec.input_size),
-                    "verifier": det.verifier.spec.name if det.verifier else None, "conf": det.conf}
+                    "verifier": det.verifier.spec.name if det.verifier else None, "conf": det.conf,
+                    "turns_degrees": [90 * k for k in det.turns]}
     if args.data:
         pt = folder / det.spec.extra.get("torch_weights", "model.pt")
         m = evaluate_synthetic(det, args.data, limit=args.limit, with_map=not args.no_map, pt_path=pt)

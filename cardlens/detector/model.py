@@ -40,22 +40,26 @@ def verifier_beside(folder: Path) -> Path | None:
 class CardDetector:
     """Finds cards and their four corners. Per-call thresholds never change the detector's defaults."""
 
-    def __init__(self, spec: ModelSpec, run: RawRunner, runtime: str, verifier: CardVerifier | None = None):
+    def __init__(self, spec: ModelSpec, run: RawRunner, runtime: str, verifier: CardVerifier | None = None,
+                 turns: tuple[int, ...] = TURNS):
         if spec.task != "card-pose":
             raise ModelError(f"{spec.name} is a {spec.task!r} model, not a card detector")
         self.spec = spec
         self._run = run
         self.runtime = runtime
         self.verifier = verifier
+        self.turns = tuple(turns)  # quarter turns of the looks at an unsure card (:meth:`turned`); () for none
         self.__name__ = f"{spec.name}[{runtime}]"  # shown as the scanner's engine
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, runtime: str = "onnx", threads: int | None = None,
-             verify: bool = True, verifier: str | Path | bool = True) -> CardDetector:
+             verify: bool = True, verifier: str | Path | bool = True,
+             turns: tuple[int, ...] = TURNS) -> CardDetector:
         """Load a detector folder (``spec.json`` + ``model.onnx`` / ``model.pt``), checking sha256.
 
         ``verifier``: ``True`` loads the card verifier beside the folder when there is one
-        (:func:`verifier_beside`), a path loads that folder, ``False`` runs the detector alone."""
+        (:func:`verifier_beside`), a path loads that folder, ``False`` runs the detector alone. ``turns``: the
+        quarter turns of the looks at an unsure card (:meth:`turned`), ``()`` for none."""
         folder = Path(model_dir) if model_dir else DEFAULT_DETECTOR
         spec, run, used = open_model_folder(folder, runtime, threads, verify, "card-pose", "card detector")
         ver = None
@@ -63,7 +67,7 @@ class CardDetector:
         if ver_dir is not None:
             ver = CardVerifier.load(ver_dir, runtime="torch" if used == "torch" else "auto", threads=threads,
                                     verify=verify)
-        return cls(spec, torch_runner(run, threads) if used == "torch" else run, used, ver)
+        return cls(spec, torch_runner(run, threads) if used == "torch" else run, used, ver, turns)
 
     @property
     def conf(self) -> float:
@@ -84,7 +88,7 @@ class CardDetector:
         ``verify=False`` (or no verifier) is the detector alone at ``thresholds.conf``.
         ``zoom`` looks at each card found once more, cut out of the frame with context around it
         (:meth:`zoomed`), before the edges are fitted. ``turn``: when the surest card the verifier kept
-        scores under :data:`TURN_BELOW`, the network looks at the frame turned by each of :data:`TURNS`
+        scores under :data:`TURN_BELOW`, the network looks at the frame turned by each of ``self.turns``
         quarter turns as well (:meth:`turned`). Only behind the verifier: without it the extra looks add
         false boxes (box mAP50-95 0.909 → 0.904 on 400 synthetic val scenes), and a frame where no card was
         seen is never looked at again, so the turns cannot make a card out of an empty frame."""
@@ -97,7 +101,7 @@ class CardDetector:
         iou = t.get("iou", 0.5) if iou is None else iou
         max_det = t.get("max_det", 10) if max_det is None else max_det
         found = self._look(img, conf, iou, max_det, verifying, zoom)
-        if turn and verifying and TURNS and found and max(d.confidence for d in found) < TURN_BELOW:
+        if turn and verifying and self.turns and found and max(d.confidence for d in found) < TURN_BELOW:
             found = self.turned(img, found, conf, iou, max_det, verifying, zoom)
         if refine:
             found = [refined(img, d) for d in found]
@@ -121,11 +125,11 @@ class CardDetector:
     def turned(self, img: np.ndarray, found: list[CardDetection], conf: float, iou: float, max_det: int,
                verifying: bool = True, zoom: bool = True) -> list[CardDetection]:
         """``found`` (the upright look's cards) pooled with the cards the network finds in the frame turned
-        by each of :data:`TURNS` quarter turns, mapped back; overlapping boxes (IoU ≥ ``iou``) keep the most
+        by each of ``self.turns`` quarter turns, mapped back; overlapping boxes (IoU ≥ ``iou``) keep the most
         confident. The corners stay in design order: they belong to the card, not to the frame."""
         h, w = img.shape[:2]
         pool = list(found)
-        for k in TURNS:
+        for k in self.turns:
             seen = self._look(np.ascontiguousarray(np.rot90(img, -k)), conf, iou, max_det, verifying, zoom)
             pool += [turned_back(d, k, w, h) for d in seen]
         if len(pool) < 2:
