@@ -60,3 +60,18 @@ def test_synth_detector_cli_default_no_card_share_is_the_writers():
 
     args = build_parser().parse_args(["synth", "detector", "--out", "x"])
     assert args.negatives == DEFAULT_NEGATIVES
+
+
+def test_the_scale_asked_for_is_the_scale_built(tmp_path):
+    """ultralytics takes a custom file's first scale whatever its name says: `--scale t` once built `p`."""
+    import yaml
+
+    from cardlens.detector.train import DETECTOR_RECIPE
+    from cardlens.training.yolo import _ultralytics_model, yaml_text_with_scale
+
+    assert list(yaml.safe_load(yaml_text_with_scale(DETECTOR_RECIPE.arch, "t"))["scales"]) == ["t"]
+    with pytest.raises(ValueError, match="no scale 'q'"):
+        yaml_text_with_scale(DETECTOR_RECIPE.arch, "q")
+    params = {s: sum(p.numel() for p in _ultralytics_model(DETECTOR_RECIPE, s, tmp_path).model.parameters())
+              for s in ("p", "t")}
+    assert params["t"] == 836_606 and params["p"] < 0.5 * params["t"]  # t: the shipped detector's size

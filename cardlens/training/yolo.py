@@ -96,10 +96,23 @@ def _ultralytics_model(recipe: YoloRecipe, scale: str, workdir: Path, init: str 
 
     if init:  # our own earlier weights: a continued run (still nothing pretrained elsewhere)
         return YOLO(str(init), task=recipe.task)
-    # ultralytics picks the scale from the file name suffix (card-pose-t.yaml → scale 't').
+    # ultralytics guesses a scale only from stock names (yolo26n.yaml) and otherwise takes the file's first
+    # one, so the copy lists the chosen scale alone (a suffix like card-pose-t.yaml was silently ignored)
     cfg = workdir / f"{recipe.arch.stem}-{scale}.yaml"
-    shutil.copyfile(recipe.arch, cfg)
+    cfg.write_text(yaml_text_with_scale(recipe.arch, scale))
     return YOLO(str(cfg), task=recipe.task)
+
+
+def yaml_text_with_scale(arch: Path, scale: str) -> str:
+    """The architecture file's text with ``scales`` reduced to ``scale`` (ValueError naming the scales it has)."""
+    import yaml
+
+    d = yaml.safe_load(Path(arch).read_text())
+    scales = d.get("scales") or {}
+    if scale not in scales:
+        raise ValueError(f"{arch.name} has no scale {scale!r}; it has {', '.join(scales) or 'none'}")
+    d["scales"] = {scale: scales[scale]}
+    return yaml.safe_dump(d, sort_keys=False)
 
 
 def export_onnx(pt_path: Path, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
