@@ -54,8 +54,8 @@ CONTRACT = {
                 f"{ZOOM_CONTEXT:g} × its box's longer side around it (not when the cut would hold the whole "
                 "frame), the box over it (IoU ≥ 0.5) giving its corners and box (cardlens.detector.model."
                 "CardDetector.zoomed); when the surest kept card scores under "
-                f"{TURN_BELOW:g}, the frame turned by {', '.join(str(90 * k) for k in TURNS)}° clockwise is looked at "
-                "the same way (network, verifier, zoomed look), its cards mapped back and pooled with the first "
+                f"{TURN_BELOW:g}, the frame turned by {', '.join(str(90 * k) for k in TURNS)}° clockwise is "
+                "looked at the same way (network, verifier, zoomed look), its cards mapped back and pooled with the first "
                 "look's, greedy NMS at thresholds.iou keeping the most confident (CardDetector.turned); "
                 "optional edge-fit refinement (cardlens.detector.refine)",
         "warp": f"the 4 corners grown by {CARD_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
@@ -85,8 +85,8 @@ CONTRACT = {
                           "(cardlens.ocr.card_reader.text_at_edges, cardlens.scanner.grown_card_loses)",
     },
     "verifier": {
-        "input": "per detection, the network's own corners (before the zoomed look and the refinement): its 4 corners, turned by one place when the first edge is "
-                 "the shorter (portrait) so the long side runs across, grown by "
+        "input": "per detection, the network's own corners (before the zoomed look and the refinement): its 4 "
+                 "corners, turned by one place when the first edge is the shorter (portrait) so the long side runs across, grown by "
                  f"{CROP_MARGIN * 100:g} % of the card's width and height on every side in the card's plane "
                  "(cardlens.geometry.grow_quad), perspective warp to "
                  f"{CROP_SIZE[1]}×{CROP_SIZE[0]} (INTER_AREA, black outside the frame), the centre "
