@@ -75,3 +75,19 @@ def test_the_scale_asked_for_is_the_scale_built(tmp_path):
     params = {s: sum(p.numel() for p in _ultralytics_model(DETECTOR_RECIPE, s, tmp_path).model.parameters())
               for s in ("p", "t")}
     assert params["t"] == 836_606 and params["p"] < 0.5 * params["t"]  # t: the shipped detector's size
+
+
+def test_the_scale_is_chosen_by_accuracy_per_millisecond():
+    from cardlens.training.scale_choice import choose_scale
+
+    ms = {"p": 30.0, "t": 40.0, "u": 60.0}
+    # t buys 0.03 for 10 ms (0.003 per ms: passes 0.002); u buys 0.02 for 20 ms (0.001: fails)
+    choice = choose_scale("ptu", {"p": 0.50, "t": 0.53, "u": 0.55}, ms, 0.002)
+    assert choice.chosen == "t" and [s.passes for s in choice.steps] == [True, False]
+    assert abs(choice.steps[0].gain_per_ms - 0.003) < 1e-12
+    # a failed first step stops the walk even if the largest scale would pay for itself from p
+    assert choose_scale("ptu", {"p": 0.50, "t": 0.505, "u": 0.62}, ms, 0.002).chosen == "p"
+    assert choose_scale("ptu", {"p": 0.50, "t": 0.60, "u": 0.70}, ms, 0.002).chosen == "u"
+    # a larger scale that is no slower and no worse is taken; one that is worse is not
+    assert choose_scale("pt", {"p": 0.5, "t": 0.6}, {"p": 30.0, "t": 29.0}, 0.002).chosen == "t"
+    assert choose_scale("pt", {"p": 0.5, "t": 0.4}, {"p": 30.0, "t": 29.0}, 0.002).chosen == "p"
