@@ -33,8 +33,9 @@ def register(subparsers) -> None:
                                     "or 'cardlens synth scans') with one or more engines and compare.")
     sc.add_argument("--data", default=DEFAULT_REALCARDS, help="folder with labels.jsonl (default: realcards-dev)")
     sc.add_argument("--engines", default="cardlens",
-                    help="comma-separated: cardlens, easyocr (on the rectified card), easyocr-full (whole image "
-                         "+ Luhn regex baseline)")
+                    help="comma-separated: cardlens, easyocr-fields (EasyOCR's recognizer on our field crops), "
+                         "easyocr (on the rectified card), easyocr-full (whole image + Luhn regex baseline); "
+                         "'' for none (with --bundle)")
     sc.add_argument("--bundle", action="append", default=[], metavar="DIR",
                     help="also scan with an exported bundle's models (cardlens export; ONNX or TFLite), "
                          "reported as the bundle's name; repeatable")
