@@ -15,7 +15,6 @@ A short, matched budget ranks the scales; it does not say what each reaches trai
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -73,11 +72,13 @@ def onnx_latency_ms(models: dict[str, Path], imgsz: int, runs: int = 50) -> dict
     return times
 
 
-def final_metrics(run_dir: Path) -> dict:
-    rows = list(csv.DictReader(open(run_dir / "results.csv")))
-    last = {k.strip(): float(v) for k, v in rows[-1].items()}
-    return {"epochs": len(rows), "box_map50_95": last["metrics/mAP50-95(B)"], "box_map50": last["metrics/mAP50(B)"],
-            "pose_map50_95": last["metrics/mAP50-95(P)"], "pose_map50": last["metrics/mAP50(P)"]}
+def final_metrics(scale_dir: Path) -> dict:
+    """The final validation the training wrote (``train_summary.json``)."""
+    summary = json.loads((scale_dir / "train_summary.json").read_text())
+    m = summary["metrics"]
+    return {"epochs": summary["config"]["epochs"], "train_s": summary["seconds"],
+            "box_map50_95": m["metrics/mAP50-95(B)"], "box_map50": m["metrics/mAP50(B)"],
+            "pose_map50_95": m["metrics/mAP50-95(P)"], "pose_map50": m["metrics/mAP50(P)"]}
 
 
 def size_figures(scale_dir: Path, imgsz: int) -> dict:
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     times = onnx_latency_ms({s: args.out / s / "model.onnx" for s in scales}, args.imgsz)
     rows = {}
     for s in scales:
-        rows[s] = {**final_metrics(args.out / s / "run"), **size_figures(args.out / s, args.imgsz),
+        rows[s] = {**final_metrics(args.out / s), **size_figures(args.out / s, args.imgsz),
                    "onnx_ms_median": round(float(np.median(times[s])), 2),
                    "onnx_ms_p90": round(float(np.percentile(times[s], 90)), 2)}
     choice = choose_scale(SCALES, {s: r["pose_map50_95"] for s, r in rows.items()},
