@@ -123,6 +123,17 @@ def test_a_sure_date_ends_the_margin_loop():
     assert date.text == "12/39" and len(widths) == 2
 
 
+def test_crops_unsure_of_their_dates_are_read_together():
+    # s56 #128: the middle crop lost the leading 1 and reads 2/25 (February) surest of the three; the crops
+    # read together (each candidate scored by the product of its CTC probabilities) agree on 12/25
+    date, widths = read_expiry([("12/25", 0.6), ("2/25", 0.9), ("12/25", 0.55)])
+    assert date is not None and date.text == "12/25" and len(widths) == 3
+    # the crops read together give a date only when their most probable reading is one: no date is made up
+    # from three crops that read none ("03/38" halfway between 13/38 and 00/38)
+    date, _ = read_expiry([("13/38", 0.9), ("00/38", 0.9), ("99/99", 0.9)])
+    assert date is None
+
+
 def read_number_line(readings):
     """The reader's number when its number line's crops, one per margin of ``NUMBER_PADS_X`` in order,
     read ``readings`` (text, first digit's probability), the notes, and the widths of the crops it cut."""

@@ -35,3 +35,23 @@ def test_train_recognizer_tiny_run_exports_and_loads(tmp_path, capsys, no_networ
     assert main(["train", "recognizer", "--data", str(data), "--out", str(tmp_path / "rec2"), "--epochs", "1",
                  "--batch", "8", "--init", str(out / "model.pt")]) == 0
     assert "initialised from" in capsys.readouterr().out
+
+
+def test_glyph_warp_bends_strokes_and_is_off_by_default():
+    need("torch")
+    import cv2
+    import numpy as np
+
+    from cardlens.training.recognizer import _augment, warp_glyphs
+
+    line = np.full((32, 160), 200, np.float32)
+    cv2.putText(line, "4711", (8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 30, 2)
+    warped = warp_glyphs(line, np.random.default_rng(0))
+    assert warped.shape == line.shape and warped.dtype == np.float32
+    changed = np.abs(warped - line) > 40
+    assert 0.01 < changed.mean() < 0.5                      # strokes moved, the line is still a line
+    assert np.array_equal(warped, warp_glyphs(line, np.random.default_rng(0)))
+    # glyph_warp=0 draws nothing more from the generator: earlier trainings' augmentation stays reproducible
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert np.array_equal(_augment(line, a), _augment(line, b, glyph_warp=0.0))
+    assert a.random() == b.random()

@@ -59,6 +59,8 @@ def register(subparsers) -> None:
     r.add_argument("--init", default=None, help="start from earlier recognizer weights (model.pt)")
     r.add_argument("--stop-after", type=int, default=None, metavar="N",
                    help="end after N epochs of the --epochs-long schedule (OUT/last.pt can continue it)")
+    r.add_argument("--glyph-warp", type=float, default=0.0, metavar="SHARE",
+                   help="share of training lines whose glyphs are warped (elastic field, stroke weight); default 0")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_recognizer)
     v = sub.add_parser("verifier", help="card verifier: is the detected box a payment card?",
@@ -138,7 +140,8 @@ def run_recognizer(args: argparse.Namespace) -> int:
     result = train_recognizer(RecognizerTrainConfig(
         data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
         seed=args.seed, threads=args.threads, resume=args.resume, limit=args.limit, init=args.init,
-        extra_data=tuple(args.extra_data), stop_after=args.stop_after))
+        extra_data=tuple(args.extra_data), stop_after=args.stop_after,
+        glyph_warp=args.glyph_warp))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
