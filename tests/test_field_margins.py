@@ -250,3 +250,15 @@ def test_a_line_reading_not_accepted_gives_way_to_its_groups_read_apart_when_the
     # an accepted line is not read again by its groups
     decision, _, crops = read_line_then_groups(VALID, quads, line_share=0.9999)
     assert decision.accepted and crops == 1
+
+
+def test_reading_every_margin_keeps_a_sure_date_over_the_crops_together():
+    # --read-every-margin (no early stop) reads all three crops, but a margin sure of its date still stands:
+    # the crops are read together only when none is sure, as with the early stop
+    reader = CardReader.__new__(CardReader)
+    readings = [("12/38", 0.999, 0.999), ("12/39", 0.6, 0.999), ("12/39", 0.6, 0.999)]
+    reader.recognizer, reader.beam = MarginRecognizer(readings, "0123456789"), 16
+    reader.stop_when_sure = False
+    card = np.full((540, 856, 3), 200, np.uint8)
+    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    assert date.text == "12/38" and len(reader.recognizer.widths) == 3

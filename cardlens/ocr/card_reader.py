@@ -321,9 +321,10 @@ class CardReader:
                 date = _date_of(beams, box) if beams else None
                 if date is not None:
                     dates.append(date)
-                    if self.stop_when_sure and date.confidence >= DATE_SURE_SHARE * box.confidence:
+                    if date.confidence >= DATE_SURE_SHARE * box.confidence:
                         sure = True
-                        break
+                        if self.stop_when_sure:
+                            break
             if not sure:
                 # no margin sure of its date: the crops read together, when their most probable reading
                 # is a date (see EXPIRY_PADS_X)
