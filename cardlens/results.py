@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from cardlens.cardrules import PanDigits, identify_brand, luhn_valid
 from cardlens.cardrules.brands import group_digits
-from cardlens.cardrules.expiry import Expiry
+from cardlens.cardrules.expiry import Expiry, PrintedExpiry
 
 Point = tuple[float, float]
 
@@ -125,6 +125,8 @@ class ScanResult:
     notes: tuple[str, ...] = ()
     number_accepted: bool = False  # valid and confidently read: what a multi-frame vote may settle on
     fields: tuple = ()             # (kind, 4 image points, confidence) per located field, for overlays
+    # the expiry field read surely as MM/YY that is no date (a specimen's 88/88); only when ``expiry`` is None
+    printed_expiry: PrintedExpiry | None = None
 
     @property
     def timings_ms(self) -> dict[str, float]:
@@ -143,6 +145,7 @@ class ScanResult:
             "number": self.number.to_dict(reveal) if self.number else None,
             "number_accepted": self.number_accepted,
             "expiry": self.expiry.to_dict() if self.expiry else None,
+            "printed_expiry": self.printed_expiry.to_dict() if self.printed_expiry else None,
             "name": self.name.to_dict() if self.name else None,
             "corners": [list(map(float, p)) for p in self.corners] if self.corners else None,
             "card_confidence": round(self.card_confidence, 4),

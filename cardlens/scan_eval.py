@@ -47,6 +47,9 @@ class ImageOutcome:
     has_expiry: bool
     expiry_is_date: bool       # the printed expiry has a month 01–12 (specimens print 88/88)
     expiry_exact: bool
+    expiry_as_printed: bool    # the date, or a non-date read as printed (PrintedExpiry), equals the label
+    printed_expiry: bool       # a non-date came back as printed ...
+    printed_expiry_wrong: bool  # ... that is not what the card prints
     has_name: bool
     name_exact: bool
     ms: float
@@ -161,6 +164,8 @@ def evaluate_image(scanner, folder: Path, label: dict) -> ImageOutcome:
     char_total = len(printed) if printed else 0
     char_correct = max(0, char_total - edit_distance(got or "", printed)) if printed else 0
     exp_label = label.get("expiry")
+    exp_got = str(result.expiry) if result.expiry else None
+    printed_exp = str(result.printed_expiry) if result.printed_expiry else None
     name_label = label.get("name")
     name_got = result.name.value if result.name else None
     return ImageOutcome(
@@ -170,8 +175,9 @@ def evaluate_image(scanner, folder: Path, label: dict) -> ImageOutcome:
         pan_exact=bool(printed and luhn_valid(printed) and accepted and got == printed),
         false_accept=accepted and got != printed, char_correct=char_correct, char_total=char_total,
         has_expiry=bool(exp_label), expiry_is_date=is_date(exp_label),
-        expiry_exact=bool(exp_label) and result.expiry is not None
-        and str(result.expiry) == exp_label,
+        expiry_exact=bool(exp_label) and exp_got == exp_label,
+        expiry_as_printed=bool(exp_label) and (exp_got or printed_exp) == exp_label,
+        printed_expiry=printed_exp is not None, printed_expiry_wrong=printed_exp is not None and printed_exp != exp_label,
         has_name=bool(name_label), name_exact=bool(name_label) and name_got is not None
         and name_got == normalize_name(name_label), ms=ms)
 
@@ -205,6 +211,10 @@ def summarize(outcomes: list[ImageOutcome]) -> dict:
         "with_date_expiry": sum(o.has_expiry and o.expiry_is_date for o in outcomes),
         "expiry_exact_dates": rate(sum(o.expiry_exact and o.expiry_is_date for o in outcomes),
                                    sum(o.has_expiry and o.expiry_is_date for o in outcomes)),
+        # a non-date read as printed (PrintedExpiry) counts here, as a number failing Luhn read as printed does
+        "expiry_as_printed": rate(sum(o.expiry_as_printed for o in outcomes), sum(o.has_expiry for o in outcomes)),
+        "printed_expiries": sum(o.printed_expiry for o in outcomes),
+        "printed_expiries_wrong": sum(o.printed_expiry_wrong for o in outcomes),
         "with_name": sum(o.has_name for o in outcomes),
         "name_exact": rate(sum(o.name_exact for o in outcomes), sum(o.has_name for o in outcomes)),
         "false_accepts": sum(o.false_accept for o in outcomes),
@@ -237,6 +247,8 @@ def evaluate_scans(folder: str | Path, engine: str = "cardlens", limit: int | No
 FIGURES = (("number_exact", "number read exactly as printed"), ("pan_exact", "validated PAN exact (Luhn labels)"),
            ("char_accuracy", "number character accuracy"), ("expiry_exact", "expiry exact"),
            ("expiry_exact_dates", "expiry exact (labels that are dates, month 01–12)"),
+           ("expiry_as_printed", "expiry as printed (dates, and non-dates such as 88/88 read as printed)"),
+           ("printed_expiries_wrong", "non-dates read as printed that the card does not print"),
            ("name_exact", "name exact"), ("false_accept_rate", "false-accept rate"), ("median_ms", "median ms / image"))
 
 

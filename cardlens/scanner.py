@@ -222,7 +222,8 @@ class CardScanner:
         fields = reading.fields
         accepted = reading.decision.accepted if reading.decision else False
         return ScanResult(True, fields.number, fields.expiry, fields.name, _points(corners), confidence, (w, h),
-                          self.engine, timer.result(), tuple(notes), accepted, _field_quads(reading, card_hw, quad))
+                          self.engine, timer.result(), tuple(notes), accepted, _field_quads(reading, card_hw, quad),
+                          fields.printed_expiry)
 
     def _read_at(self, img: np.ndarray, corners: np.ndarray, confidence: float, note: str,
                  margin: float | None = None) -> _Candidate:
@@ -280,7 +281,7 @@ def after_second_cut(found: _Candidate, again: _Candidate) -> _Candidate:
     if first.fields.expiry is None and second.fields.expiry is not None and _same_number(first, second):
         from dataclasses import replace
 
-        reading = replace(first, fields=replace(first.fields, expiry=second.fields.expiry),
+        reading = replace(first, fields=replace(first.fields, expiry=second.fields.expiry, printed_expiry=None),
                           notes=(*first.notes, SECOND_CUT_DATE_NOTE.format(margin=SECOND_CUT_MARGIN)))
         return found._replace(reading=reading)
     return found

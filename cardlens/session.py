@@ -179,7 +179,9 @@ class ScanSession:
                 expiry = Expiry(month, year, f"{month:02d}/{year % 100:02d}", None, is_expired(month, year))
         name = self._name_obj[self._names.most_common(1)[0][0]] if self._names else None
         votes = self._votes[key]
+        # a non-date as printed (88/88) only stands beside no voted date
         return replace(last, number=self._numbers[key], expiry=expiry, name=name, number_accepted=True,
+                       printed_expiry=None if expiry else last.printed_expiry,
                        notes=last.notes + (f"multi-frame vote: {votes} agreeing reads",))
 
     def _update(self, result: ScanResult, now: float, reset: str | None, events: list[str]) -> SessionUpdate:

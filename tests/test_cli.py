@@ -72,3 +72,16 @@ def test_output_pipe_closed_early_stops_quietly():
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141
     assert "error" not in err.lower() and "Traceback" not in err
+
+
+def test_a_non_date_expiry_is_shown_as_printed_and_flagged(capsys):
+    from cardlens.cardrules import PrintedExpiry
+    from cardlens.commands.scan import format_result
+    from cardlens.results import ScanResult
+
+    result = ScanResult(True, printed_expiry=PrintedExpiry("88/88", 0.95, (0.99,) * 5))
+    assert "expiry : 88/88 as printed (not a date: no expiry returned)" in format_result("a.jpg", result)
+    as_json = result.to_dict()
+    assert as_json["expiry"] is None and as_json["printed_expiry"]["value"] == "88/88"
+    assert as_json["printed_expiry"]["is_date"] is False
+    assert "expiry : not read" in format_result("a.jpg", ScanResult(True))

@@ -96,12 +96,20 @@ def test_no_margin_sure_enough_gives_no_name():
     assert name is None and len(widths) == 4
 
 
-def read_expiry(readings):
+def read_expiry_field(readings):
+    """(date, non-date as printed, crop widths) when the expiry box's crops, one per margin of
+    ``EXPIRY_PADS_X`` in order, read ``readings``."""
     reader = CardReader.__new__(CardReader)
     reader.recognizer, reader.beam = MarginRecognizer(readings, "0123456789"), 16
     card = np.full((540, 856, 3), 200, np.uint8)
-    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
-    return date, reader.recognizer.widths
+    date, printed = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    assert date is None or printed is None
+    return date, printed, reader.recognizer.widths
+
+
+def read_expiry(readings):
+    date, _, widths = read_expiry_field(readings)
+    return date, widths
 
 
 def test_the_expiry_margin_whose_date_holds_most_of_its_beams_wins():
@@ -132,6 +140,22 @@ def test_crops_unsure_of_their_dates_are_read_together():
     # from three crops that read none ("03/38" halfway between 13/38 and 00/38)
     date, _ = read_expiry([("13/38", 0.9), ("00/38", 0.9), ("99/99", 0.9)])
     assert date is None
+
+
+def test_a_box_read_surely_as_a_non_date_reports_it_as_printed_never_as_the_expiry():
+    # a specimen card's 88/88, read alike by every crop: no expiry, and the printed text flagged as no date
+    date, printed, widths = read_expiry_field([("88/88", 0.99, 0.99)] * 3)
+    assert date is None and len(widths) == 3
+    assert printed is not None and printed.text == "88/88" and printed.confidence > 0.9 * 0.8
+    assert printed.to_dict()["is_date"] is False
+    # read unsurely, or read as no MM/YY at all: nothing is reported
+    assert read_expiry_field([("88/88", 0.99, 0.4)] * 3)[:2] == (None, None)
+    assert read_expiry_field([("8888", 0.99, 0.99)] * 3)[:2] == (None, None)
+    # the crops disagree (88/88, 88/38, 38/88): read together they are sure of none
+    assert read_expiry_field([("88/88", 0.6, 0.99), ("88/38", 0.6, 0.99), ("38/88", 0.6, 0.99)])[:2] == (None, None)
+    # a date on any crop wins: the non-date is not reported beside it
+    date, printed, _ = read_expiry_field([("88/88", 0.99, 0.99), ("08/28", 0.9), ("88/88", 0.99, 0.99)])
+    assert date is not None and date.text == "08/28" and printed is None
 
 
 def read_number_line(readings):
@@ -188,7 +212,7 @@ def test_reading_every_margin_is_a_switch():
     assert name.value == "JOHN SMITH" and abs(name.confidence - sure) < 1e-6
     assert len(reader.recognizer.widths) == len(NAME_PADS_X)
     reader.recognizer, reader.beam = MarginRecognizer([("12/38", 0.9999, 0.9999)] * 3, "0123456789"), 16
-    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    date, _ = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
     assert date.text == "12/38" and len(reader.recognizer.widths) == len(EXPIRY_PADS_X)
 
 
@@ -260,5 +284,5 @@ def test_reading_every_margin_keeps_a_sure_date_over_the_crops_together():
     reader.recognizer, reader.beam = MarginRecognizer(readings, "0123456789"), 16
     reader.stop_when_sure = False
     card = np.full((540, 856, 3), 200, np.uint8)
-    date = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
+    date, _ = reader._expiry(card, [FieldBox("expiry", (500.0, 350.0, 600.0, 380.0), 0.8)])
     assert date.text == "12/38" and len(reader.recognizer.widths) == 3

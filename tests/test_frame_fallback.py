@@ -184,3 +184,21 @@ def test_eval_scan_whole_image_switch(artwork, tmp_path, monkeypatch, capsys):
         found[bool(flags)] = json.loads(out)[0]["overall"]
     assert found[False]["card_found"] == 1.0 and found[False]["number_exact"] == 1.0
     assert found[True]["card_found"] == 0.0 and found[True]["number_exact"] == 0.0
+
+
+def test_the_second_cuts_date_replaces_a_non_date_read_as_printed():
+    from dataclasses import replace
+
+    from cardlens.cardrules import PrintedExpiry, parse_expiry
+    from cardlens.scanner import _Candidate, after_second_cut
+
+    def cut(expiry=None, printed=None):
+        r = reading(VALID, 0.5)
+        r = replace(r, fields=replace(r.fields, expiry=expiry, printed_expiry=printed))
+        return _Candidate(r, np.zeros((4, 2)), 0.9, np.zeros((4, 2)), (540, 856), "card")
+
+    kept = after_second_cut(cut(printed=PrintedExpiry("88/88")), cut(expiry=parse_expiry("12/30")))
+    assert str(kept.reading.fields.expiry) == "12/30" and kept.reading.fields.printed_expiry is None
+    # the second cut with no date leaves the first cut's non-date as printed
+    kept = after_second_cut(cut(printed=PrintedExpiry("88/88")), cut())
+    assert kept.reading.fields.printed_expiry.text == "88/88" and kept.reading.fields.expiry is None

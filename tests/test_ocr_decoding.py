@@ -301,9 +301,9 @@ def test_expiry_is_not_taken_from_an_improbable_reading():
         return lambda card, b, chars, *turn, **how: [Reading(t, (0.9,) * len(t), p) for t, p in texts_and_mass]
 
     reader._beams = beams(("12/9", 0.80), ("12/5", 0.16), ("12/26", 0.04))  # the only date holds 4 %
-    assert reader._expiry(None, [box]) is None
+    assert reader._expiry(None, [box]) == (None, None)
     reader._beams = beams(("12/9", 0.80), ("12/26", 0.20))
-    found = reader._expiry(None, [box])
+    found, _ = reader._expiry(None, [box])
     assert str(found) == "12/26" and found.confidence == pytest.approx(0.2 * 0.9)
 
 

@@ -78,3 +78,18 @@ def test_answered_session_reads_text_only_every_nth_frame():
     ups = [s.update(frame(CARD_A), now=i * 0.1) for i in range(8)]
     assert ups[1].status == "done" and all(u.status == "done" for u in ups[1:])
     assert fake.reads == [True, True, False, False, True, False, False, True]
+
+
+def test_a_non_date_as_printed_stands_in_the_final_result_only_beside_no_voted_date():
+    from dataclasses import replace
+
+    from cardlens.cardrules import PrintedExpiry, parse_expiry
+
+    printed = PrintedExpiry("88/88", 0.95)
+    s = ScanSession(scanner=None, config=SessionConfig(agree=2))
+    ups = feed(s, [replace(frame(CARD_A), printed_expiry=printed)] * 2)
+    assert ups[-1].final.expiry is None and ups[-1].final.printed_expiry == printed
+    # a date voted by an earlier frame: the last frame's non-date is not reported beside it
+    s = ScanSession(scanner=None, config=SessionConfig(agree=2))
+    ups = feed(s, [replace(frame(CARD_A), expiry=parse_expiry("12/30")), replace(frame(CARD_A), printed_expiry=printed)])
+    assert str(ups[-1].final.expiry) == "12/30" and ups[-1].final.printed_expiry is None

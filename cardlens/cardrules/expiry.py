@@ -70,6 +70,35 @@ class Expiry:
                 "char_confidences": [round(c, 4) for c in self.char_confidences]}
 
 
+@dataclass(frozen=True)
+class PrintedExpiry:
+    """An expiry field read surely as ``MM/YY`` that is no date: a month outside 01–12 or a year no card
+    prints (specimen cards print ``88/88``). Returned as read and flagged, as a number failing Luhn is,
+    and never as the card's :class:`Expiry`."""
+
+    text: str
+    confidence: float = 1.0
+    char_confidences: tuple[float, ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_dict(self) -> dict:
+        return {"value": self.text, "is_date": False, "confidence": round(self.confidence, 4),
+                "char_confidences": [round(c, 4) for c in self.char_confidences]}
+
+
+_PRINTED = re.compile(r"\s*([0-9]{2})/([0-9]{2})\s*")
+
+
+def printed_non_date(text: str, today: _dt.date | None = None) -> str | None:
+    """``text`` when it is exactly ``MM/YY`` and not a date the expiry rules return (``88/88``), else None."""
+    m = _PRINTED.fullmatch(text or "")
+    if m is None or is_plausible(int(m.group(1)), _full_year(m.group(2), today), today):
+        return None
+    return f"{m.group(1)}/{m.group(2)}"
+
+
 def _full_year(two_or_four: str, today: _dt.date | None = None) -> int:
     """A printed year in full: two digits mean the century that puts it at most ``MAX_YEARS_AHEAD`` years
     ahead of ``today`` (``12/99`` is December 1999, an expired card, not 2099)."""

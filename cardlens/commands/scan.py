@@ -68,9 +68,13 @@ def format_result(path: str, result, reveal: bool = False) -> str:
                      f"confidence {n.confidence:.2f})")
     else:
         lines.append("  number : not read")
-    e = result.expiry
-    lines.append(f"  expiry : {e}{' (' + e.label + ')' if e and e.label else ''}{' EXPIRED' if e and e.expired else ''}"
-                 if e else "  expiry : not read")
+    e, printed = result.expiry, result.printed_expiry
+    if e:
+        lines.append(f"  expiry : {e}{' (' + e.label + ')' if e.label else ''}{' EXPIRED' if e.expired else ''}")
+    elif printed:
+        lines.append(f"  expiry : {printed} as printed (not a date: no expiry returned)")
+    else:
+        lines.append("  expiry : not read")
     lines.append(f"  name   : {result.name.value}" if result.name else "  name   : not read")
     lines.append("  timings: " + " · ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items()))
     lines += [f"  note   : {note}" for note in result.notes if not note.startswith("card located")]

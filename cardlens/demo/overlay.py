@@ -27,7 +27,8 @@ def overlay_lines(update, fps: float, backend: str, reveal: bool = False, paused
         lines.append("no card - hold a card in front of the camera")
     text, _ = number_text(update, reveal)
     lines.append(f"number: {text or '-'}" + (" (valid)" if res.number is not None and res.number.valid else ""))
-    lines.append(f"expiry: {res.expiry if res.expiry else '-'}")
+    printed = f"{res.printed_expiry} (not a date)" if res.printed_expiry else "-"
+    lines.append(f"expiry: {res.expiry if res.expiry else printed}")
     lines.append(f"name:   {res.name.value if res.name else '-'}")
     lines.append(f"vote:   {update.leader_votes}/{update.needed} {update.status}")
     if update.final is not None:

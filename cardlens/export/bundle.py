@@ -40,6 +40,8 @@ from cardlens.ocr.card_reader import (
     NAME_PADS_X,
     NAME_SURE_CHAR_CONFIDENCE,
     NUMBER_PADS_X,
+    PRINTED_MIN_CHAR,
+    PRINTED_MIN_SHARE,
 )
 from cardlens.scanner import EDGE_EXTENSION, FRAME_ASPECT_TOLERANCE, GROWN_CARD_SLACK
 
@@ -105,7 +107,9 @@ CONTRACT = {
                 "readings are candidates, each scored by the product over the crops of its CTC probability (the "
                 "forward algorithm), its share among them its confidence, cardlens.ocr.ctc.combined_beams; "
                 f"the expiry is read at {', '.join(f'{p:g}' for p in EXPIRY_PADS_X)} and the date holding the largest share "
-                f"of its beams kept, no later margin read once a date holds ≥ {DATE_SURE_SHARE:g} of them; the name at "
+                f"of its beams kept, no later margin read once a date holds ≥ {DATE_SURE_SHARE:g} of them; when none "
+                "does, the crops read together (combined_beams) give the date when their most probable reading is "
+                "one; the name at "
                 f"{', '.join(f'{p:g}' for p in NAME_PADS_X)} in that order and the reading whose weakest character is "
                 f"surest kept, no later margin read once every character is ≥ {NAME_SURE_CHAR_CONFIDENCE:g}) "
                 "and 0.15 × box height above/below; when the number line's digit groups show the card still "
@@ -123,7 +127,9 @@ CONTRACT = {
                 "digit groups, read apart, give the same digits), and never when it is under 16 digits and its boxes "
                 "touch the card's left or right edge (1 % of its width) or a stacked number's box holds more rows than were "
                 "read — never replaced by a different valid reading; expiry: the most probable reading that parses as MM/YY with month "
-                "01–12; name: greedy over A–Z space ' - . /",
+                "01–12; with none, a box whose crops read together give exactly MM/YY that is no date (a specimen's "
+                f"88/88) holding ≥ {PRINTED_MIN_SHARE:g} of the beams, no character below {PRINTED_MIN_CHAR:g}, is "
+                "returned as printed_expiry (flagged, never as the expiry); name: greedy over A–Z space ' - . /",
     },
 }
 

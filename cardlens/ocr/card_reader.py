@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from cardlens.cardrules import normalize_name
-from cardlens.cardrules.expiry import parse_expiry
+from cardlens.cardrules.expiry import PrintedExpiry, parse_expiry, printed_non_date
 from cardlens.ocr.charset import EXPIRY_CHARS, NAME_CHARS, NUMBER_CHARS, allowed_classes
 from cardlens.ocr.ctc import beam_search, combined_beams, greedy
 from cardlens.ocr.field_locator import FieldBox, FieldLocator
@@ -51,6 +51,10 @@ EXPIRY_PAD_X = 0.6
 EXPIRY_PADS_X = (0.3, 0.6, 1.0)
 # Later margins are not read once a date holds this share of its crop's beams: they gave the same date.
 DATE_SURE_SHARE = 0.98
+# An expiry box with no date whose crops read together give exactly MM/YY that is no date (a specimen's 88/88)
+# reports it as printed (PrintedExpiry, flagged, never the expiry) when the reading is this sure.
+PRINTED_MIN_SHARE = 0.9
+PRINTED_MIN_CHAR = 0.5
 # The number is read from crops at the first of these margins (box heights left and right of the text);
 # a reading that is not accepted is tried again at the next, and the first accepted one is taken (an
 # accepted reading is never replaced). Validated PAN (s56 / s51 / realcards-dev): 0.3 alone 74.9 / 80.8 % /
@@ -169,14 +173,17 @@ class CardReader:
         boxes = self.locator.locate(card)
         tilt = card_tilt(boxes)
         decision, notes = self._number(card, boxes, tilt)
-        expiry = self._expiry(card, [b for b in boxes if b.kind == "expiry"], tilt)
+        expiry, printed = self._expiry(card, [b for b in boxes if b.kind == "expiry"], tilt)
         name = self._name(card, [b for b in boxes if b.kind == "name"], tilt)
         number = decision.number if decision else None
         if tilt:
             notes.insert(0, f"lines straightened by {math.degrees(tilt):.1f}°")
         if decision:
             notes.append(f"number: {decision.reason}")
-        return CardReading(CardFields(number, expiry, name), decision, tuple(boxes), rotated, tilt, tuple(notes))
+        if printed:
+            notes.append(f"expiry printed as {printed.text}: not a date, returned as read")
+        return CardReading(CardFields(number, expiry, name, printed), decision, tuple(boxes), rotated, tilt,
+                           tuple(notes))
 
     def _beams(self, card: np.ndarray, box: FieldBox, chars: str, tilt: float = 0.0, encloses: bool = True,
                pad_x: float | tuple = PAD_X, seen: dict | None = None):
@@ -314,6 +321,8 @@ class CardReader:
         return confirmed(decision)
 
     def _expiry(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0):
+        """(the expiry date, None), or (None, the first box's surely read non-date such as 88/88, or None)."""
+        printed = None
         for box in sorted(boxes, key=lambda b: -b.confidence)[:EXPIRY_BOXES_TRIED]:
             dates, seen, sure = [], {}, False
             for pad_x in EXPIRY_PADS_X:
@@ -331,10 +340,12 @@ class CardReader:
                 beams = self._beams(card, box, EXPIRY_CHARS, tilt, encloses=False, pad_x=EXPIRY_PADS_X, seen=seen)
                 together = _date_of(beams, box, top_only=True) if beams else None
                 if together is not None:
-                    return together
+                    return together, None
+                if not dates and printed is None and beams:
+                    printed = _printed_non_date(beams, box)
             if dates:
-                return max(dates, key=lambda d: d.confidence)
-        return None
+                return max(dates, key=lambda d: d.confidence), None
+        return None, printed
 
     def _name(self, card: np.ndarray, boxes: list[FieldBox], tilt: float = 0.0) -> CardName | None:
         for box in sorted(boxes, key=lambda b: -b.confidence)[:NAME_BOXES_TRIED]:
@@ -405,6 +416,18 @@ def _date_of(beams, box: FieldBox, top_only: bool = False):
                 return type(found)(found.month, found.year, found.text, found.label, found.expired,
                                    share * box.confidence, r.char_confidences[-len(found.text):])
     return None
+
+
+def _printed_non_date(beams, box: FieldBox) -> PrintedExpiry | None:
+    """The crops' combined reading as a :class:`PrintedExpiry` when it is exactly ``MM/YY``, no date (88/88),
+    holds at least ``PRINTED_MIN_SHARE`` of the beams and no character is below ``PRINTED_MIN_CHAR``."""
+    total = sum(r.probability for r in beams) or 1.0
+    top = beams[0]
+    text = printed_non_date(top.text)
+    share = top.probability / total
+    if text is None or share < PRINTED_MIN_SHARE or min(top.char_confidences, default=0.0) < PRINTED_MIN_CHAR:
+        return None
+    return PrintedExpiry(text, share * box.confidence, tuple(top.char_confidences[-len(text):]))
 
 
 def _date_tail(text: str) -> str:
@@ -560,8 +583,8 @@ class EasyOCRFieldReader(CardReader):
             found = parse_expiry(text)
             if found is not None:
                 return type(found)(found.month, found.year, found.text, found.label, found.expired,
-                                   conf * box.confidence, (conf,) * len(found.text))
-        return None
+                                   conf * box.confidence, (conf,) * len(found.text)), None
+        return None, None
 
     def _name(self, card, boxes, tilt=0.0):
         for box in sorted(boxes, key=lambda b: -b.confidence)[:NAME_BOXES_TRIED]:

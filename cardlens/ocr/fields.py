@@ -61,6 +61,7 @@ class CardFields:
     number: CardNumber | None
     expiry: object | None
     name: CardName | None
+    printed_expiry: object | None = None  # a PrintedExpiry (not a date), only when ``expiry`` is None
 
 
 def group_lines(boxes: list[TextBox]) -> list[list[TextBox]]:
