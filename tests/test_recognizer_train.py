@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import need
 
 from cardlens.cli import main
@@ -55,3 +56,45 @@ def test_glyph_warp_bends_strokes_and_is_off_by_default():
     a, b = np.random.default_rng(5), np.random.default_rng(5)
     assert np.array_equal(_augment(line, a), _augment(line, b, glyph_warp=0.0))
     assert a.random() == b.random()
+
+
+def test_batches_collated_by_workers_are_the_same_for_any_worker_count_and_the_time_box_ends_a_run(
+        tmp_path, capsys, no_network):
+    need("torch")
+    from cardlens.synth import write_line_set
+
+    data = tmp_path / "lines"
+    write_line_set(data, 12, seed=5, progress=False)
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"rec-w{workers}"
+        assert main(["train", "recognizer", "--data", str(data), "--out", str(out), "--epochs", "2", "--batch", "8",
+                     "--workers", str(workers), "--threads", "1", "--seed", "4", "--json"]) == 0
+        capsys.readouterr()
+        runs[workers] = json.loads((out / "train_summary.json").read_text())["history"]
+    assert [h["loss"] for h in runs[1]] == [h["loss"] for h in runs[2]] and len(runs[1]) == 2
+    # the same run in this process (workers 0) augments from one stream: another loss, same schedule
+    out = tmp_path / "rec-w0"
+    assert main(["train", "recognizer", "--data", str(data), "--out", str(out), "--epochs", "2", "--batch", "8",
+                 "--threads", "1", "--seed", "4"]) == 0
+    assert json.loads((out / "train_summary.json").read_text())["history"][0]["loss"] != runs[1][0]["loss"]
+    # a time box any epoch passes: one epoch of three, its weights exported
+    out = tmp_path / "rec-box"
+    assert main(["train", "recognizer", "--data", str(data), "--out", str(out), "--epochs", "3", "--batch", "8",
+                 "--max-minutes", "0.0001", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "time box of 0.0001 min reached after epoch 1" in printed and json.loads(printed.splitlines()[-1])["epochs"] == 1
+    assert (out / "model.onnx").is_file()
+
+
+def test_a_device_the_machine_lacks_is_a_clear_usage_error(tmp_path, capsys):
+    need("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the error is for machines without it")
+    assert main(["train", "recognizer", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert main(["train", "recognizer", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--device", "tpu9"]) == 2

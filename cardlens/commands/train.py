@@ -61,6 +61,12 @@ def register(subparsers) -> None:
                    help="end after N epochs of the --epochs-long schedule (OUT/last.pt can continue it)")
     r.add_argument("--glyph-warp", type=float, default=0.0, metavar="SHARE",
                    help="share of training lines whose glyphs are warped (elastic field, stroke weight); default 0")
+    r.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, or auto (CUDA when there is one)")
+    r.add_argument("--workers", type=int, default=0,
+                   help="processes that augment and collate training batches (0: in this process, as before; "
+                        "a GPU needs several to be kept busy)")
+    r.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                   help="end after the epoch that passes M minutes of training (best epoch kept and exported)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=run_recognizer)
     v = sub.add_parser("verifier", help="card verifier: is the detected box a payment card?",
@@ -141,7 +147,7 @@ def run_recognizer(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, epochs=args.epochs, batch=args.batch, lr=args.lr, width=args.width,
         seed=args.seed, threads=args.threads, resume=args.resume, limit=args.limit, init=args.init,
         extra_data=tuple(args.extra_data), stop_after=args.stop_after,
-        glyph_warp=args.glyph_warp))
+        glyph_warp=args.glyph_warp, device=args.device, workers=args.workers, max_minutes=args.max_minutes))
     if args.json:
         print(json.dumps(asdict(result)))
     else:

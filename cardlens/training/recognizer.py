@@ -42,6 +42,11 @@ class RecognizerTrainConfig:
     extra_data: tuple[str, ...] = field(default_factory=tuple)
     stop_after: int | None = None  # end after this many epochs of the ``epochs``-long LR schedule
     glyph_warp: float = 0.0      # share of training lines whose glyph shapes are warped (see warp_glyphs)
+    device: str = "cpu"          # "cpu", "cuda", "cuda:N" or "auto" (CUDA when there is one)
+    # > 0: training batches are augmented and collated in this many worker processes, each batch with its own
+    # generator (seed, epoch, batch): the same run for any worker count, but not 0's single stream
+    workers: int = 0
+    max_minutes: float | None = None  # end after the epoch that passes this (the LR schedule is --epochs long)
 
 
 @dataclass(frozen=True)
@@ -180,12 +185,13 @@ def evaluate_lines(model, items, batch: int = 128) -> dict:
     from cardlens.scan_eval import edit_distance
 
     model.eval()
+    device = next(model.parameters()).device
     right, total, edits, chars = {}, {}, 0, 0
     rng = np.random.default_rng(0)
     with torch.no_grad():
         for idx in _batches(items, batch, rng):
             x, _, _ = _collate(items, idx, rng, augment=False)
-            probs = softmax(model(x).numpy())
+            probs = softmax(model(x.to(device)).float().cpu().numpy())
             for j, i in enumerate(idx):
                 text, kind = items[i][1], items[i][2]
                 got = greedy(probs[j]).text
@@ -197,6 +203,49 @@ def evaluate_lines(model, items, batch: int = 128) -> dict:
     metrics["exact_all"] = sum(right.values()) / max(sum(total.values()), 1)
     metrics["cer"] = edits / max(chars, 1)
     return metrics
+
+
+class _AugmentedBatches:
+    """One epoch's training batches for DataLoader workers: batch ``k`` is augmented with its own generator
+    (seed, epoch, k), so the result does not depend on which worker collates it."""
+
+    def __init__(self, items, batches, seed: int, epoch: int, glyph_warp: float):
+        self.items, self.batches, self.seed, self.epoch, self.glyph_warp = items, batches, seed, epoch, glyph_warp
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int):
+        rng = np.random.default_rng([self.seed, self.epoch, k])
+        return _collate(self.items, self.batches[k], rng, augment=True, glyph_warp=self.glyph_warp)
+
+
+def _training_batches(cfg: RecognizerTrainConfig, items, rng: np.random.Generator, epoch: int):
+    """The epoch's (x, targets, lengths) batches: in this process from ``rng`` (workers 0, as before), else
+    collated by ``cfg.workers`` DataLoader workers."""
+    batches = _batches(items, cfg.batch, rng)
+    if cfg.workers <= 0:
+        return (_collate(items, idx, rng, augment=True, glyph_warp=cfg.glyph_warp) for idx in batches)
+    import torch
+
+    return torch.utils.data.DataLoader(_AugmentedBatches(items, batches, cfg.seed, epoch, cfg.glyph_warp),
+                                       batch_size=None, shuffle=False, num_workers=cfg.workers,
+                                       persistent_workers=False, pin_memory=False)
+
+
+def _device(torch, name: str):
+    """The torch device ``name`` asks for; a clear error when it asks for CUDA on a machine without it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UsageError(f"--device {name!r}: {err}; use cpu, cuda, cuda:N or auto") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: this machine has no CUDA device torch can use (try --device cpu)")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name}: use cpu, cuda, cuda:N or auto")
+    return device
 
 
 def export_torch_onnx(model, spec: ModelSpec, out_path: Path, opset: int = 17) -> Path:
@@ -225,6 +274,9 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
         raise UsageError("--epochs must be ≥ 1 and --batch ≥ 2")
     if cfg.stop_after is not None and not 1 <= cfg.stop_after <= cfg.epochs:
         raise UsageError("--stop-after must be between 1 and --epochs")
+    if cfg.workers < 0 or (cfg.max_minutes is not None and cfg.max_minutes <= 0):
+        raise UsageError("--workers must be ≥ 0 and --max-minutes > 0")
+    device = _device(torch, cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -246,6 +298,7 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
             raise UsageError(f"--init weights have width {state.get('width')}, not --width {cfg.width}")
         model.load_state_dict(state["state_dict"] if "state_dict" in state else state["model"])  # model.pt | last.pt
         print(f"initialised from {cfg.init}", flush=True)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     steps_per_epoch = len(_batches(train, cfg.batch, np.random.default_rng(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
@@ -266,12 +319,11 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
     for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_after or cfg.epochs)):
         model.train()
         losses = []
-        for idx in _batches(train, cfg.batch, rng):
-            x, flat, lengths = _collate(train, idx, rng, augment=True, glyph_warp=cfg.glyph_warp)
-            logits = model(x)                                      # (N, T, C)
+        for x, flat, lengths in _training_batches(cfg, train, rng, epoch):
+            logits = model(x.to(device))                           # (N, T, C)
             logp = logits.log_softmax(-1).permute(1, 0, 2)         # (T, N, C)
-            frames = torch.full((len(idx),), logp.shape[0], dtype=torch.long)
-            loss = ctc(logp, flat, frames, lengths)
+            frames = torch.full((len(lengths),), logp.shape[0], dtype=torch.long)
+            loss = ctc(logp, flat.to(device), frames, lengths)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -286,8 +338,12 @@ def train_recognizer(cfg: RecognizerTrainConfig) -> RecognizerTrainResult:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "epoch": epoch + 1, "history": history}, last)
         if metrics["exact_all"] > best[0]:
-            best = (metrics["exact_all"], {k: v.clone() for k, v in model.state_dict().items()})
+            best = (metrics["exact_all"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        if cfg.max_minutes is not None and elapsed / 60 >= cfg.max_minutes and epoch + 1 < cfg.epochs:
+            print(f"time box of {cfg.max_minutes:g} min reached after epoch {epoch + 1}", flush=True)
+            break
     seconds = time.time() - t0
+    model.to("cpu")
     if best[1] is not None:
         model.load_state_dict(best[1])
     pt = out / "model.pt"
