@@ -90,6 +90,15 @@ def test_field_and_line_sets_deterministic_and_consistent(tmp_path):
     for p in (tmp_path / "f1" / "labels").rglob("*.txt"):
         classes = {int(line.split()[0]) for line in p.read_text().splitlines()}
         assert {0, 1, 2, 3} <= classes | {1}  # number, expiry, name always; groups on most
+    # cards cut out of a smaller, farther photo (the pipeline's camera frames): the same cards, softer
+    soft = dict(scene_size=640, card_scale=(0.35, 0.5), corner_error=0.02)
+    write_field_set(tmp_path / "f3", 4, seed=2, workers=1, progress=False, **soft)
+    first = sorted((tmp_path / "f1" / "images").rglob("*.jpg"))[0].relative_to(tmp_path / "f1")
+    sharp_img, soft_img = (cv2.imread(str(tmp_path / f / first)) for f in ("f1", "f3"))
+    assert sharp_img.shape == soft_img.shape
+    sharpness = [cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var() for im in (sharp_img, soft_img)]
+    assert sharpness[1] < sharpness[0]
+    assert _parse(["fields", "--out", "x", "--scene-size", "640", "--card-scale", "0.35", "0.95"]).scene_size == 640
     write_line_set(tmp_path / "l1", 4, seed=2, workers=1, progress=False)
     write_line_set(tmp_path / "l2", 4, seed=2, workers=2, progress=False)
     assert _digest(tmp_path / "l1") == _digest(tmp_path / "l2")

@@ -20,11 +20,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         s.add_argument("--val-fraction", type=float, default=0.1)
         if name in ("detector", "scans"):
             s.add_argument("--imgsz", type=int, default=640)
-        if name == "lines":
+        if name in ("lines", "fields"):
             s.add_argument("--scene-size", type=int, default=960, help="photo size the cards are cut from")
             s.add_argument("--card-scale", type=float, nargs=2, default=(0.6, 0.95), metavar=("MIN", "MAX"),
                            help="card size in the photo (share of the frame)")
             s.add_argument("--corner-error", type=float, default=0.012, help="corner noise (share of the diagonal)")
+        if name == "lines":
             s.add_argument("--crops", choices=["jitter", "located"], default="jitter",
                            help="jitter: printed field boxes with random margins; located: the boxes the shipped "
                                 "field locator finds, cut as the reader cuts them")
@@ -63,7 +64,8 @@ def run(args) -> int:
                                        closeups=args.closeups)
     elif cmd == "fields":
         res = synth.write_field_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
-                                    progress=progress)
+                                    progress=progress, scene_size=args.scene_size, card_scale=tuple(args.card_scale),
+                                    corner_error=args.corner_error)
     elif cmd == "lines":
         res = synth.write_line_set(args.out, args.n, args.seed, args.workers, val_fraction=args.val_fraction,
                                    progress=progress, scene_size=args.scene_size, card_scale=tuple(args.card_scale),
